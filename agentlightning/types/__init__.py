@@ -1,0 +1,61 @@
+"""The data model: rollouts, attempts, resources, spans and triplets (``agentlightning.types``)."""
+
+from __future__ import annotations
+
+from .core import (
+    TERMINAL_ATTEMPT_STATUSES,
+    TERMINAL_ROLLOUT_STATUSES,
+    UNSET,
+    Attempt,
+    AttemptedRollout,
+    AttemptStatus,
+    Dataset,
+    Hook,
+    ParallelWorkerBase,
+    Rollout,
+    RolloutConfig,
+    RolloutMode,
+    RolloutStatus,
+    Triplet,
+    Unset,
+    new_attempt_id,
+    new_resources_id,
+    new_rollout_id,
+)
+from .resources import LLM, NamedResources, PromptTemplate, ProxyLLM, Resource, ResourcesUpdate, ResourceUnion
+from .tracer import Event, Link, OtelResource, Span, SpanContext, SpanCoreFields, TraceStatus
+
+__all__ = [
+    "LLM",
+    "TERMINAL_ATTEMPT_STATUSES",
+    "TERMINAL_ROLLOUT_STATUSES",
+    "UNSET",
+    "Attempt",
+    "AttemptStatus",
+    "AttemptedRollout",
+    "Dataset",
+    "Event",
+    "Hook",
+    "Link",
+    "NamedResources",
+    "OtelResource",
+    "ParallelWorkerBase",
+    "PromptTemplate",
+    "ProxyLLM",
+    "Resource",
+    "ResourceUnion",
+    "ResourcesUpdate",
+    "Rollout",
+    "RolloutConfig",
+    "RolloutMode",
+    "RolloutStatus",
+    "Span",
+    "SpanContext",
+    "SpanCoreFields",
+    "TraceStatus",
+    "Triplet",
+    "Unset",
+    "new_attempt_id",
+    "new_resources_id",
+    "new_rollout_id",
+]
