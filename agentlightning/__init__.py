@@ -1,9 +1,161 @@
-"""agentlightning: trace and optimize existing AI agents without changing their code."""
+"""agentlightning: trace and optimize existing AI agents without changing their code.
+
+::
+
+    import agentlightning as agl
+
+    agl.instrument_all()          # OpenAI, LangChain, AutoGen, AgentOps calls become spans
+
+    @agl.rollout
+    def agent(task, llm): ...     # an agent a Trainer runs over a dataset
+
+The public names below are loaded on first use (PEP 562), so ``import agentlightning`` costs almost
+nothing and imports no LLM framework; ``instrument_all()`` at start-up does not pull in pydantic or the
+OpenTelemetry SDK either.
+"""
 
 from __future__ import annotations
 
-from .types import *  # noqa: F403
-from .types import __all__ as _types_all
+import importlib
+from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
-__all__ = sorted([*_types_all])
+
+# public name -> module that defines it
+_LAZY: dict[str, str] = {
+    # types
+    **dict.fromkeys(
+        [
+            "LLM",
+            "UNSET",
+            "Attempt",
+            "AttemptStatus",
+            "AttemptedRollout",
+            "Dataset",
+            "Hook",
+            "NamedResources",
+            "PromptTemplate",
+            "ProxyLLM",
+            "ResourcesUpdate",
+            "Rollout",
+            "RolloutConfig",
+            "RolloutMode",
+            "RolloutStatus",
+            "Span",
+            "SpanCoreFields",
+            "Triplet",
+        ],
+        "agentlightning.types",
+    ),
+    # tracers
+    "Tracer": "agentlightning.tracer.base",
+    "OtelTracer": "agentlightning.tracer.otel",
+    "get_active_tracer": "agentlightning.tracer.base",
+    # stores
+    "LightningStore": "agentlightning.store.base",
+    "InMemoryLightningStore": "agentlightning.store.memory",
+    "SqliteLightningStore": "agentlightning.store.sqlite",
+    # emitters and reward helpers
+    **dict.fromkeys(
+        [
+            "emit_exception",
+            "emit_message",
+            "emit_object",
+            "emit_reward",
+            "find_final_reward",
+            "find_reward_spans",
+            "get_reward_value",
+            "is_reward_span",
+            "operation",
+        ],
+        "agentlightning.emitter",
+    ),
+}
+
+__all__ = [
+    "LLM",
+    "UNSET",
+    "Attempt",
+    "AttemptStatus",
+    "AttemptedRollout",
+    "Dataset",
+    "Hook",
+    "InMemoryLightningStore",
+    "LightningStore",
+    "NamedResources",
+    "OtelTracer",
+    "PromptTemplate",
+    "ProxyLLM",
+    "ResourcesUpdate",
+    "Rollout",
+    "RolloutConfig",
+    "RolloutMode",
+    "RolloutStatus",
+    "Span",
+    "SpanCoreFields",
+    "SqliteLightningStore",
+    "Tracer",
+    "Triplet",
+    "emit_exception",
+    "emit_message",
+    "emit_object",
+    "emit_reward",
+    "find_final_reward",
+    "find_reward_spans",
+    "get_active_tracer",
+    "get_reward_value",
+    "is_reward_span",
+    "operation",
+]
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'agentlightning' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # later look-ups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})
+
+
+if TYPE_CHECKING:
+    from agentlightning.emitter import (
+        emit_exception,
+        emit_message,
+        emit_object,
+        emit_reward,
+        find_final_reward,
+        find_reward_spans,
+        get_reward_value,
+        is_reward_span,
+        operation,
+    )
+    from agentlightning.store.base import LightningStore
+    from agentlightning.store.memory import InMemoryLightningStore
+    from agentlightning.store.sqlite import SqliteLightningStore
+    from agentlightning.tracer.base import Tracer, get_active_tracer
+    from agentlightning.tracer.otel import OtelTracer
+    from agentlightning.types import (
+        LLM,
+        UNSET,
+        Attempt,
+        AttemptedRollout,
+        AttemptStatus,
+        Dataset,
+        Hook,
+        NamedResources,
+        PromptTemplate,
+        ProxyLLM,
+        ResourcesUpdate,
+        Rollout,
+        RolloutConfig,
+        RolloutMode,
+        RolloutStatus,
+        Span,
+        SpanCoreFields,
+        Triplet,
+    )

@@ -1,0 +1,94 @@
+"""The tracer contract (``agentlightning.tracer.base``).
+
+A tracer turns everything an agent does into spans attributed to a rollout::
+
+    tracer = OtelTracer()
+    with tracer.lifespan(store):                               # init + init_worker + teardown
+        async with tracer.trace_context("task-1", rollout_id=r.rollout_id, attempt_id=r.attempt.attempt_id):
+            ...                                                  # every span here lands in rollout r
+        spans = tracer.get_last_trace()
+
+``trace_context`` works with ``with`` and ``async with``. The active context lives in a ContextVar, so
+concurrent contexts in threads and asyncio tasks never mix their spans.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
+
+from agentlightning.types import ParallelWorkerBase
+
+from ._state import current_trace_state
+
+if TYPE_CHECKING:
+    from agentlightning.store.base import LightningStore
+    from agentlightning.types import Span
+
+__all__ = ["Tracer", "get_active_tracer"]
+
+
+class Tracer(ParallelWorkerBase):
+    """Base class of tracers. Subclasses implement :meth:`trace_context`, :meth:`create_span` and
+    :meth:`operation_context`."""
+
+    def __init__(self) -> None:
+        self._store: LightningStore | None = None
+        self._last_trace: list[Span] = []
+
+    @property
+    def store(self) -> LightningStore | None:
+        """The store spans are written to (set by :meth:`init_worker` or :meth:`lifespan`)."""
+        return self._store
+
+    def init_worker(self, worker_id: int | str, store: LightningStore | None = None, *args: Any, **kwargs: Any) -> None:
+        super().init_worker(worker_id)
+        if store is not None:
+            self._store = store
+
+    @contextmanager
+    def lifespan(self, store: LightningStore | None = None) -> Iterator[Tracer]:
+        """``init`` + ``init_worker(0, store)`` on entry, ``teardown_worker`` + ``teardown`` on exit."""
+        self.init()
+        self.init_worker(0, store)
+        try:
+            yield self
+        finally:
+            self.teardown_worker(0)
+            self.teardown()
+
+    def trace_context(
+        self,
+        name: str | None = None,
+        *,
+        store: LightningStore | None = None,
+        rollout_id: str | None = None,
+        attempt_id: str | None = None,
+    ) -> Any:
+        """A context manager (sync and async) inside which every span belongs to ``rollout_id``/``attempt_id``."""
+        raise NotImplementedError
+
+    def get_last_trace(self) -> list[Span]:
+        """The spans of the last trace context that closed, in ``sequence_id`` order."""
+        return list(self._last_trace)
+
+    def create_span(
+        self,
+        name: str,
+        attributes: dict[str, Any] | None = None,
+        timestamp: float | None = None,
+        status: Any = None,
+    ) -> Any:
+        """Record a span that starts and ends now (or at ``timestamp``, seconds) in the current context."""
+        raise NotImplementedError
+
+    def operation_context(self, name: str, attributes: dict[str, Any] | None = None) -> Any:
+        """A context manager around a span that is current while the block runs; exceptions mark it ERROR."""
+        raise NotImplementedError
+
+
+def get_active_tracer() -> Tracer | None:
+    """The tracer whose trace context is active in this thread or task, if any."""
+    state = current_trace_state()
+    return None if state is None else state.tracer

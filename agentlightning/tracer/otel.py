@@ -1,0 +1,251 @@
+"""``OtelTracer``: the default tracer, on the OpenTelemetry SDK (``agentlightning.tracer.otel``).
+
+Set-up: if the program already installed an SDK ``TracerProvider`` globally, the tracer joins it (adds
+its span processor; the user's exporters keep working). Otherwise it creates one and makes it global, so
+instrumentations and user code that call ``opentelemetry.trace.get_tracer(...)`` feed it too.
+
+Every span started inside :meth:`OtelTracer.trace_context` goes to the store of the context through a
+background writer (see ``_writer``): batched, bounded, flushed when the context exits and at process exit.
+Without a store, or without a rollout id, the spans are kept in memory for :meth:`get_last_trace` only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import Token
+from typing import TYPE_CHECKING, Any
+
+from opentelemetry import trace as trace_api
+from opentelemetry.sdk.trace import TracerProvider
+
+from agentlightning._utils import run_sync
+from agentlightning.types import new_attempt_id, new_rollout_id
+
+from ._processor import RolloutSpanProcessor, install_processor
+from ._state import _CURRENT, TraceState
+from ._writer import SpanWriter
+from .base import Tracer
+
+if TYPE_CHECKING:
+    from opentelemetry.trace import Span as OtelSpan
+
+    from agentlightning.store.base import LightningStore
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["OtelTracer"]
+
+INSTRUMENTATION_NAME = "agentlightning"
+
+
+class OtelTracer(Tracer):
+    """The default tracer. ``max_queue`` bounds the spans waiting for the store (back-pressure beyond it);
+    ``max_batch`` is the most spans written in one store call."""
+
+    def __init__(self, *, max_queue: int = 16384, max_batch: int = 2048) -> None:
+        super().__init__()
+        self.max_queue = max_queue
+        self.max_batch = max_batch
+        self._provider: TracerProvider | None = None
+        self._processor: RolloutSpanProcessor | None = None
+        self._otel_tracer: trace_api.Tracer | None = None
+        self._writers: dict[int, SpanWriter] = {}
+        self._lock = threading.Lock()
+
+    # ---- lifecycle ------------------------------------------------------------------------------
+
+    def init(self, *args: Any, **kwargs: Any) -> None:
+        self._ensure_provider()
+
+    def _setup_provider(self) -> TracerProvider:
+        """The provider to attach to: the global SDK provider, or a new one made global."""
+        current = trace_api.get_tracer_provider()
+        if isinstance(current, TracerProvider):
+            return current
+        provider = TracerProvider()
+        trace_api.set_tracer_provider(provider)
+        if trace_api.get_tracer_provider() is not provider:
+            logger.warning(
+                "A non-SDK OpenTelemetry TracerProvider (%s) is installed globally; agentlightning records its own "
+                "spans and emitters, but spans made through the global provider will not reach the store. Install "
+                "an opentelemetry.sdk.trace.TracerProvider globally instead.",
+                type(trace_api.get_tracer_provider()).__name__,
+            )
+        return provider
+
+    def _ensure_provider(self) -> trace_api.Tracer:
+        tracer = self._otel_tracer
+        if tracer is not None:
+            return tracer
+        with self._lock:
+            if self._otel_tracer is None:
+                provider = self._setup_provider()
+                self._processor = install_processor(provider)
+                self._provider = provider
+                self._otel_tracer = provider.get_tracer(INSTRUMENTATION_NAME)
+            return self._otel_tracer
+
+    @property
+    def provider(self) -> TracerProvider:
+        """The OpenTelemetry ``TracerProvider`` this tracer records through."""
+        self._ensure_provider()
+        assert self._provider is not None
+        return self._provider
+
+    def teardown_worker(self, worker_id: int | str | None = None, *args: Any, **kwargs: Any) -> None:
+        self.flush()
+
+    def teardown(self, *args: Any, **kwargs: Any) -> None:
+        with self._lock:
+            writers, self._writers = list(self._writers.values()), {}
+        for writer in writers:
+            writer.close()
+
+    def flush(self, timeout: float | None = 30.0) -> None:
+        """Wait until every span finished so far is in its store."""
+        for writer in list(self._writers.values()):
+            writer.flush().result(timeout)
+
+    def _writer_for(self, store: LightningStore) -> SpanWriter:
+        writer = self._writers.get(id(store))
+        if writer is None or writer.store is not store:
+            with self._lock:
+                writer = self._writers.get(id(store))
+                if writer is None or writer.store is not store:
+                    writer = SpanWriter(store, max_queue=self.max_queue, max_batch=self.max_batch)
+                    self._writers[id(store)] = writer
+        return writer
+
+    # ---- trace contexts -------------------------------------------------------------------------
+
+    def trace_context(
+        self,
+        name: str | None = None,
+        *,
+        store: LightningStore | None = None,
+        rollout_id: str | None = None,
+        attempt_id: str | None = None,
+    ) -> _TraceContext:
+        if (rollout_id is None) != (attempt_id is None):
+            raise ValueError(
+                "trace_context needs rollout_id and attempt_id together, or neither "
+                f"(got rollout_id={rollout_id!r}, attempt_id={attempt_id!r})"
+            )
+        self._ensure_provider()
+        store = store if store is not None else self._store
+        writer = None
+        if store is not None and rollout_id is not None:
+            writer = self._writer_for(store)
+        state = TraceState(self, name, rollout_id or new_rollout_id(), attempt_id or new_attempt_id(), writer)
+        return _TraceContext(self, state, check=writer is not None)
+
+    def _finish(self, state: TraceState) -> None:
+        self._last_trace = state.finished_spans()
+        if state.errors:
+            logger.error(
+                "agentlightning could not store some spans of rollout %r attempt %r: %s",
+                state.rollout_id,
+                state.attempt_id,
+                state.errors[0],
+            )
+
+    # ---- spans ----------------------------------------------------------------------------------
+
+    def create_span(
+        self,
+        name: str,
+        attributes: dict[str, Any] | None = None,
+        timestamp: float | None = None,
+        status: Any = None,
+    ) -> OtelSpan:
+        start = int(timestamp * 1e9) if timestamp is not None else None
+        span = self._ensure_provider().start_span(name, attributes=attributes, start_time=start)
+        if status is not None:
+            span.set_status(status)
+        span.end(end_time=start)
+        return span
+
+    @contextmanager
+    def operation_context(self, name: str, attributes: dict[str, Any] | None = None) -> Iterator[OtelSpan]:
+        with self._ensure_provider().start_as_current_span(name, attributes=attributes) as span:
+            yield span
+
+
+async def _check_ids(store: LightningStore, rollout_id: str, attempt_id: str) -> None:
+    if await store.get_rollout_by_id(rollout_id) is None:
+        raise ValueError(f"Rollout {rollout_id!r} not found in the store; start or enqueue it before tracing it")
+    if not any(a.attempt_id == attempt_id for a in await store.query_attempts(rollout_id)):
+        raise ValueError(f"Attempt {attempt_id!r} not found in rollout {rollout_id!r}")
+
+
+class _TraceContext:
+    """What :meth:`OtelTracer.trace_context` returns: usable with ``with`` and ``async with``.
+
+    Entering yields the OpenTelemetry tracer of the agentlightning tracer. Leaving waits until the
+    context's spans are in the store (``async with`` awaits without blocking the event loop).
+    """
+
+    __slots__ = ("_check", "_state", "_token", "_tracer")
+
+    def __init__(self, tracer: OtelTracer, state: TraceState, check: bool) -> None:
+        self._tracer = tracer
+        self._state = state
+        self._check = check
+        self._token: Token[TraceState | None] | None = None
+
+    @property
+    def rollout_id(self) -> str:
+        return self._state.rollout_id
+
+    @property
+    def attempt_id(self) -> str:
+        return self._state.attempt_id
+
+    def _enter(self) -> trace_api.Tracer:
+        self._token = _CURRENT.set(self._state)
+        tracer = self._tracer._otel_tracer
+        assert tracer is not None
+        return tracer
+
+    def _leave(self) -> None:
+        token, self._token = self._token, None
+        if token is None:
+            return
+        try:
+            _CURRENT.reset(token)
+        except ValueError:  # left in another context (e.g. an async generator finalized elsewhere)
+            _CURRENT.set(None)
+
+    def __enter__(self) -> trace_api.Tracer:
+        state = self._state
+        if self._check and state.writer is not None:
+            run_sync(_check_ids(state.writer.store, state.rollout_id, state.attempt_id))
+        return self._enter()
+
+    def __exit__(self, *exc: object) -> None:
+        self._leave()
+        state = self._state
+        if state.writer is not None and state.dirty:
+            state.dirty = False
+            state.writer.flush().result()
+        self._tracer._finish(state)
+
+    async def __aenter__(self) -> trace_api.Tracer:
+        state = self._state
+        if self._check and state.writer is not None:
+            await _check_ids(state.writer.store, state.rollout_id, state.attempt_id)
+        return self._enter()
+
+    async def __aexit__(self, *exc: object) -> None:
+        self._leave()
+        state = self._state
+        if state.writer is not None and state.dirty:
+            state.dirty = False
+            await asyncio.wrap_future(state.writer.flush())
+        self._tracer._finish(state)
+
+
