@@ -47,6 +47,15 @@ _LAZY: dict[str, str] = {
         ],
         "agentlightning.types",
     ),
+    # agents and algorithms
+    **dict.fromkeys(
+        ["FunctionalLitAgent", "LitAgent", "llm_rollout", "prompt_rollout", "rollout"], "agentlightning.litagent"
+    ),
+    **dict.fromkeys(["Algorithm", "FunctionalAlgorithm", "algo"], "agentlightning.algorithm"),
+    "LitAgentRunner": "agentlightning.runner",
+    "Trainer": "agentlightning.trainer",
+    # adapters
+    **dict.fromkeys(["Adapter", "TraceAdapter", "TraceToMessages", "TracerTraceToTriplet"], "agentlightning.adapter"),
     # tracers
     "Tracer": "agentlightning.tracer.base",
     "OtelTracer": "agentlightning.tracer.otel",
@@ -75,13 +84,19 @@ _LAZY: dict[str, str] = {
 __all__ = [
     "LLM",
     "UNSET",
+    "Adapter",
+    "Algorithm",
     "Attempt",
     "AttemptStatus",
     "AttemptedRollout",
     "Dataset",
+    "FunctionalAlgorithm",
+    "FunctionalLitAgent",
     "Hook",
     "InMemoryLightningStore",
     "LightningStore",
+    "LitAgent",
+    "LitAgentRunner",
     "NamedResources",
     "OtelTracer",
     "PromptTemplate",
@@ -94,8 +109,13 @@ __all__ = [
     "Span",
     "SpanCoreFields",
     "SqliteLightningStore",
+    "TraceAdapter",
+    "TraceToMessages",
     "Tracer",
+    "TracerTraceToTriplet",
+    "Trainer",
     "Triplet",
+    "algo",
     "emit_exception",
     "emit_message",
     "emit_object",
@@ -105,7 +125,10 @@ __all__ = [
     "get_active_tracer",
     "get_reward_value",
     "is_reward_span",
+    "llm_rollout",
     "operation",
+    "prompt_rollout",
+    "rollout",
 ]
 
 
@@ -123,6 +146,8 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:
+    from agentlightning.adapter import Adapter, TraceAdapter, TracerTraceToTriplet, TraceToMessages
+    from agentlightning.algorithm import Algorithm, FunctionalAlgorithm, algo
     from agentlightning.emitter import (
         emit_exception,
         emit_message,
@@ -134,11 +159,14 @@ if TYPE_CHECKING:
         is_reward_span,
         operation,
     )
+    from agentlightning.litagent import FunctionalLitAgent, LitAgent, llm_rollout, prompt_rollout, rollout
+    from agentlightning.runner import LitAgentRunner
     from agentlightning.store.base import LightningStore
     from agentlightning.store.memory import InMemoryLightningStore
     from agentlightning.store.sqlite import SqliteLightningStore
     from agentlightning.tracer.base import Tracer, get_active_tracer
     from agentlightning.tracer.otel import OtelTracer
+    from agentlightning.trainer import Trainer
     from agentlightning.types import (
         LLM,
         UNSET,

@@ -10,7 +10,6 @@ from typing import Any, TypeVar
 
 T = TypeVar("T")
 
-_local = threading.local()
 _helper: ThreadPoolExecutor | None = None
 _helper_lock = threading.Lock()
 
@@ -18,17 +17,18 @@ _helper_lock = threading.Lock()
 def run_sync(coro: Coroutine[Any, Any, T]) -> T:
     """Run a coroutine to completion from synchronous code.
 
-    With no event loop running in this thread, a loop kept per thread runs it (no loop is created per
-    call). Inside a running loop (sync code called from an ``async def``) the loop cannot be re-entered,
+    With no event loop running in this thread, a fresh loop runs it and is closed (a loop kept per thread
+    would outlive short-lived threads unclosed). Inside a running loop (sync code called from an ``async def``) the loop cannot be re-entered,
     so the coroutine runs on a helper thread and this thread waits for it.
     """
     try:
         asyncio.get_running_loop()
     except RuntimeError:
-        loop = getattr(_local, "loop", None)
-        if loop is None or loop.is_closed():
-            loop = _local.loop = asyncio.new_event_loop()
-        return loop.run_until_complete(coro)
+        loop = asyncio.new_event_loop()
+        try:
+            return loop.run_until_complete(coro)
+        finally:
+            loop.close()
     global _helper
     with _helper_lock:
         if _helper is None:

@@ -1,0 +1,235 @@
+"""``LitAgentRunner``: takes rollouts from the store and runs an agent on each (``agentlightning.runner``).
+
+For every rollout it takes, a runner:
+
+1. loads the rollout's resources (its ``resources_id``, else the latest) from the store;
+2. opens a trace context for the attempt and, inside it, a root span ``agentlightning.rollout``;
+3. calls ``training_rollout[_async]`` when the rollout's mode is ``train``, else
+   ``validation_rollout[_async]``. A sync agent runs in a worker thread, never on the event loop; a
+   ``config.timeout_seconds`` is enforced (the attempt ends ``timeout``);
+4. turns the return value into spans: ``None`` keeps the traced spans, a number becomes a reward span,
+   a list of spans is stored as given (``Span`` as is, OpenTelemetry spans and ``SpanCoreFields`` under
+   this attempt), ``[]`` only warns;
+5. marks the attempt ``succeeded``, or ``failed`` when the agent raised (the exception is recorded on the
+   root span: status ERROR and an ``exception`` event) or returned something unusable;
+6. calls the hooks: ``on_trace_start`` / ``on_rollout_start`` / ``on_rollout_end`` / ``on_trace_end``.
+
+Several runners share one store and one tracer safely: each rollout's spans go to its own attempt.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import functools
+import logging
+import numbers
+from collections.abc import Sequence
+from concurrent.futures import Executor
+from typing import TYPE_CHECKING, Any
+
+from agentlightning import semconv
+from agentlightning.emitter._common import check_number
+from agentlightning.types import (
+    TERMINAL_ATTEMPT_STATUSES,
+    AttemptedRollout,
+    Hook,
+    NamedResources,
+    Span,
+    SpanCoreFields,
+)
+
+if TYPE_CHECKING:
+    from agentlightning.litagent.litagent import LitAgent
+    from agentlightning.store.base import LightningStore
+    from agentlightning.tracer.base import Tracer
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["LitAgentRunner"]
+
+
+class LitAgentRunner:
+    """Runs a :class:`LitAgent` over rollouts taken from a store.
+
+    ``max_rollouts`` stops the runner after that many rollouts; ``poll_interval`` is how long an idle
+    runner waits before asking an empty queue again.
+    """
+
+    def __init__(self, tracer: Tracer, max_rollouts: int | None = None, *, poll_interval: float = 0.02) -> None:
+        self.tracer = tracer
+        self.max_rollouts = max_rollouts
+        self.poll_interval = poll_interval
+        self.worker_id: str | None = None
+        self.hooks: list[Hook] = []
+        self._agent: LitAgent[Any] | None = None
+        self._store: LightningStore | None = None
+        self._executor: Executor | None = None
+
+    # ---- lifecycle ------------------------------------------------------------------------------
+
+    def init(
+        self, agent: LitAgent[Any], *, hooks: Sequence[Hook] | None = None, executor: Executor | None = None
+    ) -> None:
+        """Give the runner its agent, hooks and (optionally) the thread pool for sync agents."""
+        self._agent = agent
+        self.hooks = list(hooks or [])
+        self._executor = executor
+        agent.set_runner(self)
+
+    def init_worker(self, worker_id: int | str, store: LightningStore) -> None:
+        """Bind the runner to a store; its attempts carry ``worker_id``."""
+        self.worker_id = str(worker_id)
+        self._store = store
+        self.tracer.init_worker(worker_id, store)
+
+    def teardown_worker(self, worker_id: int | str | None = None) -> None:
+        self.tracer.teardown_worker(worker_id)
+
+    def teardown(self) -> None:
+        self._agent = None
+
+    @property
+    def agent(self) -> LitAgent[Any]:
+        if self._agent is None:
+            raise ValueError("The runner has no agent; call runner.init(agent) first")
+        return self._agent
+
+    @property
+    def store(self) -> LightningStore:
+        if self._store is None:
+            raise ValueError("The runner has no store; call runner.init_worker(worker_id, store) first")
+        return self._store
+
+    # ---- the loop -------------------------------------------------------------------------------
+
+    async def iter(self, *, stop: asyncio.Event | None = None) -> int:
+        """Take and run rollouts until ``max_rollouts`` is reached, or ``stop`` is set and the queue is empty.
+
+        Returns the number of rollouts run.
+        """
+        done = 0
+        while self.max_rollouts is None or done < self.max_rollouts:
+            rollout = await self.store.dequeue_rollout(worker_id=self.worker_id)
+            if rollout is None:
+                if stop is not None and stop.is_set():
+                    break
+                if stop is None and self.max_rollouts is None:
+                    break  # nothing queued and nobody will tell us to stop: we are done
+                await asyncio.sleep(self.poll_interval)
+                continue
+            await self.step(rollout)
+            done += 1
+        return done
+
+    async def step(self, rollout: AttemptedRollout) -> list[Span]:
+        """Run the agent on one attempted rollout; returns the attempt's spans as stored."""
+        store, agent, tracer = self.store, self.agent, self.tracer
+        rollout_id, attempt_id = rollout.rollout_id, rollout.attempt.attempt_id
+        await store.update_attempt(rollout_id, attempt_id, status="running", worker_id=self.worker_id)
+        status = "failed"  # until the agent says otherwise; also what a cancelled (Ctrl-C) attempt ends as
+        try:
+            resources = await self._resources(rollout)
+            await self._call_hooks("on_trace_start", agent=agent, runner=self, tracer=tracer, rollout=rollout)
+            async with tracer.trace_context(
+                f"rollout {rollout_id}", store=store, rollout_id=rollout_id, attempt_id=attempt_id
+            ):
+                await self._call_hooks("on_rollout_start", agent=agent, runner=self, rollout=rollout)
+                status = await self._run_agent(rollout, resources)
+        finally:
+            await self._call_hooks("on_trace_end", agent=agent, runner=self, tracer=tracer, rollout=rollout)
+            await self._finish_attempt(rollout_id, attempt_id, status)
+        spans = await store.query_spans(rollout_id, attempt_id)
+        await self._call_hooks("on_rollout_end", agent=agent, runner=self, rollout=rollout, spans=spans)
+        return spans
+
+    async def _run_agent(self, rollout: AttemptedRollout, resources: NamedResources) -> str:
+        """Call the agent under the root span; returns the attempt's status."""
+        agent = self.agent
+        attrs = {semconv.AGL_ROLLOUT_ID: rollout.rollout_id, semconv.AGL_ATTEMPT_ID: rollout.attempt.attempt_id}
+        timeout = rollout.config.timeout_seconds
+        with self.tracer.operation_context(semconv.AGL_ROLLOUT, attrs) as root:
+            try:
+                if agent.is_async():
+                    method = agent.training_rollout_async if rollout.mode == "train" else agent.validation_rollout_async
+                    result = await asyncio.wait_for(method(rollout.input, resources, rollout), timeout)
+                else:
+                    method = agent.training_rollout if rollout.mode == "train" else agent.validation_rollout
+                    call = functools.partial(contextvars.copy_context().run, method, rollout.input, resources, rollout)
+                    future = asyncio.get_running_loop().run_in_executor(self._executor, call)
+                    result = await asyncio.wait_for(future, timeout)
+                await self._store_result(rollout, result)
+            except asyncio.TimeoutError:
+                root.set_attribute(semconv.ERROR_TYPE, "timeout")
+                logger.warning("Rollout %s exceeded its timeout of %s s", rollout.rollout_id, timeout)
+                return "timeout"
+            except Exception as exc:
+                # The root span records it (status ERROR, exception event); the attempt fails. The agent's
+                # exception does not escape the runner: the other rollouts go on.
+                root.record_exception(exc)
+                from opentelemetry.trace import Status, StatusCode
+
+                root.set_status(Status(StatusCode.ERROR, f"{type(exc).__name__}: {exc}"))
+                root.set_attribute(semconv.ERROR_TYPE, type(exc).__qualname__)
+                logger.warning("Rollout %s failed: %s: %s", rollout.rollout_id, type(exc).__name__, exc)
+                return "failed"
+        return "succeeded"
+
+    async def _store_result(self, rollout: AttemptedRollout, result: Any) -> None:
+        if result is None:
+            return
+        if isinstance(result, numbers.Real):
+            from agentlightning.emitter.reward import emit_reward
+
+            emit_reward(check_number(result, "The reward returned by the agent"))
+            return
+        if not isinstance(result, list):
+            raise TypeError(
+                f"The agent returned {type(result).__name__}; a rollout must return None, a number (the reward) "
+                "or a list of spans"
+            )
+        if not result:
+            logger.warning("Rollout %s returned an empty list of spans; nothing was added", rollout.rollout_id)
+            return
+        store, rid, aid = self.store, rollout.rollout_id, rollout.attempt.attempt_id
+        spans: list[Span] = []
+        for item in result:
+            if isinstance(item, Span):
+                spans.append(item)
+            elif isinstance(item, SpanCoreFields):
+                self.tracer.create_span(item.name, attributes=item.attributes, timestamp=item.start_time)
+            elif hasattr(item, "context") and hasattr(item, "end_time") and hasattr(item, "attributes"):
+                await store.add_otel_span(rid, aid, item)  # an OpenTelemetry ReadableSpan
+            else:
+                raise TypeError(
+                    f"The agent returned a list holding {type(item).__name__}; the list may hold only "
+                    "agentlightning Span, OpenTelemetry ReadableSpan or SpanCoreFields"
+                )
+        if spans:
+            await store.add_many_spans(spans)
+
+    async def _finish_attempt(self, rollout_id: str, attempt_id: str, status: str) -> None:
+        """Set the attempt's outcome unless the store already ended it (a timeout it detected, say)."""
+        attempts = await self.store.query_attempts(rollout_id)
+        current = next((a for a in attempts if a.attempt_id == attempt_id), None)
+        if current is not None and current.status in TERMINAL_ATTEMPT_STATUSES:
+            return
+        await self.store.update_attempt(rollout_id, attempt_id, status=status)
+
+    async def _resources(self, rollout: AttemptedRollout) -> NamedResources:
+        store = self.store
+        update = None
+        if rollout.resources_id is not None:
+            update = await store.get_resources_by_id(rollout.resources_id)
+            if update is None:
+                raise ValueError(f"Resources {rollout.resources_id!r} of rollout {rollout.rollout_id!r} not found")
+        else:
+            update = await store.get_latest_resources()
+        return dict(update.resources) if update is not None else {}
+
+    async def _call_hooks(self, name: str, **kwargs: Any) -> None:
+        for hook in self.hooks:
+            try:
+                await getattr(hook, name)(**kwargs)
+            except Exception:
+                logger.exception("Hook %s.%s failed; the rollout goes on", type(hook).__name__, name)

@@ -1,0 +1,77 @@
+"""The trainer runs an agent over a dataset with several concurrent runners sharing one store."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from opentelemetry import trace as trace_api
+
+import agentlightning as agl
+from agentlightning.tracer.otel import OtelTracer
+
+user_tracer = trace_api.get_tracer("user.code")
+RESOURCES = {"main_llm": agl.LLM(endpoint="http://127.0.0.1:9/v1", model="m")}
+N = 200
+
+
+def _check_no_cross_talk(trainer: agl.Trainer, rollouts: list[agl.Rollout], dataset: list[dict[str, int]]) -> None:
+    assert len(rollouts) == len(dataset)
+    assert [r.input for r in rollouts] == dataset
+    assert all(r.status == "succeeded" for r in rollouts)
+    for rollout in rollouts:
+        spans = trainer.store_query_spans(rollout.rollout_id)
+        task_id = rollout.input["id"]
+        assert agl.find_final_reward(spans) == task_id / N  # its own reward
+        owners = {s.attributes["task"] for s in spans if "task" in s.attributes}
+        assert owners == {task_id}  # and only its own spans
+        assert len({s.attempt_id for s in spans}) == 1
+
+
+def test_dev_with_four_runners_sync_agent(store: agl.LightningStore, tracer: OtelTracer) -> None:
+    @agl.rollout
+    def agent(task: dict[str, int], llm: agl.LLM) -> float:
+        with user_tracer.start_as_current_span("work") as span:
+            span.set_attribute("task", task["id"])
+        return task["id"] / N
+
+    dataset = [{"id": i} for i in range(N)]
+    trainer = agl.Trainer(n_runners=4, store=store, tracer=tracer, initial_resources=RESOURCES)
+    rollouts = trainer.dev(agent, dataset)
+    _check_no_cross_talk(trainer, rollouts, dataset)
+    workers = {asyncio.run(store.get_latest_attempt(r.rollout_id)).worker_id for r in rollouts}  # type: ignore[union-attr]
+    assert len(workers) > 1  # the work was shared
+
+
+def test_dev_with_four_runners_async_agent(store: agl.LightningStore, tracer: OtelTracer) -> None:
+    @agl.rollout
+    async def agent(task: dict[str, int], llm: agl.LLM) -> None:
+        with user_tracer.start_as_current_span("work") as span:
+            span.set_attribute("task", task["id"])
+            await asyncio.sleep(0)
+        agl.emit_reward(task["id"] / N)
+
+    dataset = [{"id": i} for i in range(N)]
+    trainer = agl.Trainer(n_runners=4, store=store, tracer=tracer, initial_resources=RESOURCES)
+    _check_no_cross_talk(trainer, trainer.dev(agent, dataset), dataset)
+
+
+def test_fit_runs_the_algorithm_against_the_store(store: agl.LightningStore, tracer: OtelTracer) -> None:
+    seen: dict[str, Any] = {}
+
+    @agl.algo
+    async def algorithm(store: agl.LightningStore, train_dataset: Any, initial_resources: Any) -> None:
+        seen["resources"] = initial_resources
+        ids = [(await store.enqueue_rollout(input=t, mode="train")).rollout_id for t in train_dataset]
+        done = await store.wait_for_rollouts(ids, timeout=30)
+        seen["rewards"] = sorted([agl.find_final_reward(await store.query_spans(r.rollout_id)) for r in done])
+
+    @agl.rollout
+    def agent(task: int, llm: agl.LLM) -> float:
+        return float(task)
+
+    trainer = agl.Trainer(n_runners=2, store=store, tracer=tracer, algorithm=algorithm, initial_resources=RESOURCES)
+    rollouts = trainer.fit(agent, [3, 1, 2])
+    assert seen["rewards"] == [1.0, 2.0, 3.0]
+    assert seen["resources"] == RESOURCES
+    assert sorted(r.input for r in rollouts) == [1, 2, 3]
