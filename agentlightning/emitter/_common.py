@@ -12,9 +12,7 @@ from agentlightning.types import SpanCoreFields, TraceStatus
 __all__ = ["emit_span", "to_json"]
 
 
-def emit_span(
-    kind: str, name: str, attributes: dict[str, Any], *, propagate: bool, error: str | None = None
-) -> Any:
+def emit_span(kind: str, name: str, attributes: dict[str, Any], *, propagate: bool, error: str | None = None) -> Any:
     """Record a zero-length span in the active trace context, or describe it when ``propagate`` is false.
 
     With ``propagate=True`` (the default of every emitter) this needs an active trace context, else it
@@ -73,9 +71,7 @@ def check_number(value: Any, what: str) -> float:
             else:
                 raise TypeError
         except TypeError:
-            raise TypeError(
-                f"{what} must be a number (int or float), got {type(value).__name__}: {value!r}"
-            ) from None
+            raise TypeError(f"{what} must be a number (int or float), got {type(value).__name__}: {value!r}") from None
     result = float(value)
     if not math.isfinite(result):
         raise ValueError(f"{what} must be a finite number, got {result!r}")

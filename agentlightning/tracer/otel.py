@@ -247,5 +247,3 @@ class _TraceContext:
             state.dirty = False
             await asyncio.wrap_future(state.writer.flush())
         self._tracer._finish(state)
-
-

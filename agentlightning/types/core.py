@@ -193,5 +193,3 @@ class ParallelWorkerBase:
 
     def teardown(self, *args: Any, **kwargs: Any) -> None:
         """Release what ``init`` took."""
-
-

@@ -103,9 +103,7 @@ class Span(BaseModel):
     resource: OtelResource = Field(default_factory=OtelResource)
 
     @classmethod
-    def from_opentelemetry(
-        cls, src: ReadableSpan, rollout_id: str, attempt_id: str, sequence_id: int
-    ) -> Span:
+    def from_opentelemetry(cls, src: ReadableSpan, rollout_id: str, attempt_id: str, sequence_id: int) -> Span:
         """Convert a finished OpenTelemetry SDK span. Nanosecond times become float seconds."""
         ctx = src.context
         parent = src.parent
