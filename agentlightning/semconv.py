@@ -103,3 +103,12 @@ CAPTURE_CONTENT_ENV: Final = "AGENTLIGHTNING_CAPTURE_CONTENT"
 OTEL_CAPTURE_CONTENT_ENV: Final = "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT"
 DISABLED_INSTRUMENTATIONS_ENV: Final = "AGENTLIGHTNING_DISABLED_INSTRUMENTATIONS"
 STORE_ENV: Final = "AGENTLIGHTNING_STORE"
+
+# ---- instrumentation plugins (added with the OpenAI plugin) ----------------------------------------
+PROVIDER_OPENAI: Final = "openai"
+"""Value of ``gen_ai.provider.name`` for the OpenAI client (also used against OpenAI-compatible servers)."""
+AGL_TOOL_CALLS: Final = "agentlightning.tool_calls"
+"""JSON list of the tool calls a model answered with: ``[{"id", "name"}]``, plus ``"arguments"`` when content
+capture is on (the full calls are also in ``gen_ai.output.messages`` then)."""
+STRICT_ENV: Final = "AGENTLIGHTNING_STRICT"
+"""``1``: the instrumentation guard re-raises our own failures instead of logging them (the project's tests)."""

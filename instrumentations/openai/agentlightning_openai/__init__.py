@@ -1,1 +1,121 @@
-"""placeholder"""
+"""agentlightning instrumentation for the OpenAI Python client (``agentlightning-openai``).
+
+Usage
+-----
+::
+
+    import agentlightning as agl
+    agl.instrument_all()                          # finds this plugin through its entry point
+
+    # or just this one:
+    from agentlightning_openai import instrument_openai, uninstrument_openai
+    instrument_openai(capture_content=True)
+
+Before or after ``import openai``, it makes no difference: the patch is applied when the OpenAI resource
+modules are imported, or at once if they already are. Every call below becomes one OpenTelemetry span
+(kind CLIENT) on the global tracer provider, which the agentlightning tracer attributes to the running
+rollout and writes to the store:
+
+============================================  =================  =============================================
+method (sync and ``Async*``)                  span               notes
+============================================  =================  =============================================
+``chat.completions.create``                   ``chat {model}``   ``stream=True`` as iterator or ``with``;
+                                                                 ``with_raw_response`` (``.headers``,
+                                                                 ``.parse()`` keep working)
+``chat.completions.parse``                    ``chat {model}``   also ``beta.chat.completions.parse`` (<1.92)
+``chat.completions.stream``                   ``chat {model}``   through ``create(stream=True)``
+``responses.create`` / ``.stream``            ``chat {model}``   Responses API (openai >= 1.66)
+``embeddings.create``                         ``embeddings {m}``
+============================================  =================  =============================================
+
+Attributes (keys in ``agentlightning.semconv``): ``gen_ai.operation.name``, ``gen_ai.provider.name``
+(``openai``), ``gen_ai.request.{model,max_tokens,temperature,top_p,seed,stop_sequences,frequency_penalty,
+presence_penalty,choice.count}``, ``gen_ai.output.type``, ``gen_ai.response.{id,model,finish_reasons}``,
+``gen_ai.usage.{input,output}_tokens`` (streams: when the server sends a usage chunk, i.e. when the caller
+asked for ``stream_options={"include_usage": True}``; the request is never changed to ask for it),
+``gen_ai.tool.definitions``, ``agentlightning.tool_calls`` (ids and names; arguments with content capture;
+assembled from stream deltas too), ``agentlightning.prompt_token_ids`` / ``response_token_ids`` when a
+vLLM-style server returns them, and ``error.type`` with status ERROR when the call fails -- the user's
+exception is re-raised unchanged. With ``capture_content`` on (keyword, ``AGENTLIGHTNING_CAPTURE_CONTENT``
+or ``OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT``): ``gen_ai.input.messages``,
+``gen_ai.output.messages``, ``gen_ai.system_instructions`` in the GenAI "parts" JSON format.
+
+Nothing is traced under OpenTelemetry's ``suppress_instrumentation``, nor when another instrumentation
+already opened the LLM span of this model call (``agentlightning.instrumentation.llm_span_active``).
+
+The classes are patched, not the client objects, so a ``Completions`` imported before instrumenting is
+traced too. Checked on openai 3.57 (httpx2); the patched names exist unchanged since openai 1.40
+(``chat.completions`` became a package in 1.5x; both layouts are hooked).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from opentelemetry import trace
+
+from agentlightning.instrumentation import InstrumentationConfig, Instrumentor, Patch
+
+from ._chat import CHAT, EMBEDDINGS
+from ._responses import RESPONSES
+from ._wrappers import Operation, async_wrapper, sync_wrapper
+
+__all__ = ["OpenAIInstrumentor", "instrument_openai", "uninstrument_openai"]
+
+__version__ = "0.1.0"
+
+# (module that defines the class, in the layouts seen across openai versions) x (class, method, operation)
+_CHAT_MODULES = (
+    "openai.resources.chat.completions.completions",  # openai >= 1.5x: chat/completions/ is a package
+    "openai.resources.chat.completions",  # openai 1.40-1.5x: a module
+)
+_TARGETS: tuple[tuple[tuple[str, ...], str, str, Operation, bool], ...] = (
+    # module names, class, method, operation, async
+    (_CHAT_MODULES, "Completions", "create", CHAT, False),
+    (_CHAT_MODULES, "AsyncCompletions", "create", CHAT, True),
+    # parse() posts by itself (it does not go through create) in every version checked.
+    (_CHAT_MODULES, "Completions", "parse", CHAT, False),
+    (_CHAT_MODULES, "AsyncCompletions", "parse", CHAT, True),
+    (("openai.resources.beta.chat.completions",), "Completions", "parse", CHAT, False),  # openai < 1.92
+    (("openai.resources.beta.chat.completions",), "AsyncCompletions", "parse", CHAT, True),
+    (("openai.resources.responses.responses", "openai.resources.responses"), "Responses", "create", RESPONSES, False),
+    (
+        ("openai.resources.responses.responses", "openai.resources.responses"),
+        "AsyncResponses",
+        "create",
+        RESPONSES,
+        True,
+    ),
+    (("openai.resources.embeddings",), "Embeddings", "create", EMBEDDINGS, False),
+    (("openai.resources.embeddings",), "AsyncEmbeddings", "create", EMBEDDINGS, True),
+)
+
+
+class OpenAIInstrumentor(Instrumentor):
+    """Traces the OpenAI client's chat completions, ``parse``, Responses and embeddings calls."""
+
+    name = "openai"
+    instruments = ("openai>=1.40",)
+
+    def _patches(self, config: InstrumentationConfig) -> list[Patch]:
+        tracer = trace.get_tracer("agentlightning.openai", __version__)
+        patches = []
+        for modules, cls, method, operation, is_async in _TARGETS:
+            make = async_wrapper if is_async else sync_wrapper
+            factory = make(tracer, operation, config)
+            for module in modules:
+                patches.append(Patch(module, f"{cls}.{method}", factory))
+        return patches
+
+
+def instrument_openai(**options: Any) -> None:
+    """Instrument the OpenAI client (the process-wide instrumentor ``instrument_all()`` uses too)."""
+    from agentlightning.instrumentation import instrument
+
+    instrument("openai", **options)
+
+
+def uninstrument_openai() -> None:
+    from agentlightning.instrumentation import uninstrument
+
+    uninstrument("openai")

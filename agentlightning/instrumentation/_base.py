@@ -1,0 +1,281 @@
+"""The ``Instrumentor`` base class: deferred, idempotent, removable patches on wrapt.
+
+A plugin subclasses :class:`Instrumentor`, names its framework and lists its patches::
+
+    class AcmeInstrumentor(Instrumentor):
+        name = "acme"
+        instruments = ("acme-sdk>=2.1",)        # distribution requirements, checked before patching
+
+        def _patches(self, config):
+            tracer = trace.get_tracer("agentlightning.acme")
+            return [
+                # Acme 2.1-2.4: every completion goes through Client.complete.
+                Patch("acme.client", "Client.complete", lambda switch: complete_wrapper(tracer, config, switch)),
+            ]
+
+and registers it under the entry-point group ``agentlightning.instrumentors``.
+
+What the base does:
+
+- **Deferred patching.** Each patch names the module that defines its target. ``instrument()`` registers
+  a wrapt post-import hook for that module: a module imported later is patched the moment it is imported,
+  one already imported is patched at once, and nothing is imported just to patch it.
+- **Idempotent, under a lock.** Instrumenting twice patches once (new options update the running config
+  in place). A class reachable under two module names is patched once.
+- **Removable, surgically.** ``uninstrument()`` restores each original. When another library wrapped the
+  same method on top of ours, our layer is spliced out of the chain of wrapt wrappers and theirs stays.
+  Behind a non-wrapt wrapper our layer cannot be reached; it is switched off instead (a switched-off
+  wrapper calls the original straight through).
+- **Never breaks an import.** A hook that fails is reported by the guard, never raised into ``import``.
+
+A wrapper built by a patch factory receives a :class:`Switch` and must call the original untouched when
+``switch.on`` is false. Checked with wrapt 1.17 and 2.5.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.metadata
+import logging
+import re
+import sys
+import threading
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from types import ModuleType
+from typing import Any, ClassVar
+
+import wrapt
+
+from ._config import InstrumentationConfig
+from ._guard import guard
+
+__all__ = ["InstrumentationUnavailableError", "Instrumentor", "Patch", "Switch", "WrapperFunction"]
+
+logger = logging.getLogger("agentlightning.instrumentation")
+
+WrapperFunction = Callable[[Any, Any, tuple[Any, ...], dict[str, Any]], Any]
+"""``wrapper(wrapped, instance, args, kwargs)``, wrapt's wrapper signature."""
+
+# wrapt 2.x: FunctionWrapper derives from BaseObjectProxy; wrapt 1.x: from ObjectProxy.
+_PROXY_BASE: type = getattr(wrapt, "BaseObjectProxy", wrapt.ObjectProxy)
+
+_IMPORT_HOOK = guard("instrumentation.import_hook")
+
+
+class InstrumentationUnavailableError(ImportError):
+    """The framework an instrumentor patches is not installed, or is older than the instrumentor supports."""
+
+
+class Switch:
+    """On while the wrapper layer it belongs to is installed; wrappers pass straight through when off."""
+
+    __slots__ = ("on",)
+
+    def __init__(self) -> None:
+        self.on = True
+
+
+@dataclass(frozen=True)
+class Patch:
+    """Wrap ``module.path`` (``"Class.method"`` or ``"function"``) with ``factory(switch)``.
+
+    ``module`` is the module whose import triggers the patch. A target missing from it (another version
+    of the framework) is skipped with a debug line, unless ``required`` is set.
+    """
+
+    module: str
+    path: str
+    factory: Callable[[Switch], WrapperFunction]
+    required: bool = False
+
+
+@dataclass
+class _Applied:
+    owner: Any
+    attribute: str
+    wrapper: Any
+    original: Any
+    owned: bool  # the original lived in owner.__dict__ (else it was inherited)
+    switch: Switch
+
+
+_REQ = re.compile(r"^\s*([A-Za-z0-9_.\-]+)\s*(?:>=\s*([0-9][0-9A-Za-z.\-]*))?\s*$")
+
+
+def _version_tuple(version: str) -> tuple[int, ...]:
+    parts: list[int] = []
+    for piece in version.split("."):
+        digits = re.match(r"\d+", piece)
+        if digits is None:
+            break
+        parts.append(int(digits.group()))
+    return tuple(parts)
+
+
+def check_requirement(requirement: str) -> str | None:
+    """``None`` when ``"dist>=x.y"`` is satisfied, else a sentence saying what is missing."""
+    match = _REQ.match(requirement)
+    if match is None:
+        return None  # not a form we check; let the import decide
+    dist, minimum = match.group(1), match.group(2)
+    try:
+        installed = importlib.metadata.version(dist)
+    except importlib.metadata.PackageNotFoundError:
+        return f"{dist} is not installed (pip install '{requirement}')"
+    if minimum and _version_tuple(installed) < _version_tuple(minimum):
+        return f"{dist} {installed} is installed, but {requirement} is required"
+    return None
+
+
+class Instrumentor:
+    """Base class of every framework instrumentation. See the module docstring."""
+
+    name: ClassVar[str] = ""
+    instruments: ClassVar[tuple[str, ...]] = ()
+
+    def __init__(self) -> None:
+        self._lock = threading.RLock()
+        self._active = False
+        self._config: InstrumentationConfig | None = None
+        self._pending: dict[str, list[Patch]] = {}
+        self._hooked: set[str] = set()
+        self._applied: dict[tuple[int, str], _Applied] = {}
+
+    # ---- to override ----------------------------------------------------------------------------
+
+    def _patches(self, config: InstrumentationConfig) -> Iterable[Patch]:
+        raise NotImplementedError
+
+    # ---- public ---------------------------------------------------------------------------------
+
+    @property
+    def is_instrumented(self) -> bool:
+        return self._active
+
+    @property
+    def config(self) -> InstrumentationConfig | None:
+        return self._config
+
+    def dependency_problem(self) -> str | None:
+        """``None`` when the framework can be instrumented, else why not."""
+        for requirement in self.instruments:
+            problem = check_requirement(requirement)
+            if problem is not None:
+                return problem
+        return None
+
+    def instrument(self, **options: Any) -> None:
+        """Patch the framework now (if imported) or when it is imported. Idempotent."""
+        config = InstrumentationConfig.resolve(**options)
+        with self._lock:
+            if self._active:
+                assert self._config is not None
+                self._config.update_from(config)
+                return
+            problem = self.dependency_problem()
+            if problem is not None:
+                raise InstrumentationUnavailableError(
+                    f"Cannot instrument {self.name or type(self).__name__}: {problem}."
+                )
+            self._config = config
+            self._pending = {}
+            for patch in self._patches(config):
+                self._pending.setdefault(patch.module, []).append(patch)
+            self._active = True
+            for module_name in self._pending:
+                if module_name in self._hooked:
+                    continue  # a hook from an earlier instrument() is still waiting for this module
+                self._hooked.add(module_name)
+                wrapt.register_post_import_hook(functools.partial(self._on_import, module_name), module_name)
+
+    def uninstrument(self) -> None:
+        """Remove every wrapper layer this instrumentor installed. Idempotent."""
+        with self._lock:
+            self._active = False
+            self._pending = {}
+            applied, self._applied = self._applied, {}
+            for record in applied.values():
+                self._remove(record)
+
+    # ---- machinery ------------------------------------------------------------------------------
+
+    def _on_import(self, module_name: str, module: ModuleType) -> None:
+        with _IMPORT_HOOK, self._lock:
+            self._hooked.discard(module_name)
+            if not self._active:
+                return
+            for patch in self._pending.get(module_name, ()):
+                self._apply(module, patch)
+
+    def _apply(self, module: ModuleType, patch: Patch) -> None:
+        *owner_path, attribute = patch.path.split(".")
+        # The first step reads the module's namespace, not getattr(): a lazy package (PEP 562, as openai
+        # 3.x has) must not be made to import a submodule from inside an import hook. That submodule gets
+        # its own hook when it is listed as a patch module.
+        owner: Any = vars(module).get(owner_path[0]) if owner_path else module
+        try:
+            for part in owner_path[1:]:
+                owner = getattr(owner, part)
+        except AttributeError:
+            owner = None
+        if owner is None:
+            self._missing(patch)
+            return
+        key = (id(owner), attribute)
+        if key in self._applied:
+            return  # same class re-exported under another module name
+        owned = attribute in getattr(owner, "__dict__", {})
+        if owned:
+            original = owner.__dict__[attribute]
+        else:
+            original = getattr(owner, attribute, None)
+            if original is None:
+                self._missing(patch)
+                return
+        switch = Switch()
+        wrapper = wrapt.FunctionWrapper(original, patch.factory(switch))
+        setattr(owner, attribute, wrapper)
+        self._applied[key] = _Applied(owner, attribute, wrapper, original, owned, switch)
+        logger.debug("agentlightning: patched %s.%s", patch.module, patch.path)
+
+    def _missing(self, patch: Patch) -> None:
+        message = f"{patch.module}.{patch.path} not found; this version of the framework is not patched there"
+        if patch.required:
+            logger.warning("agentlightning (%s): %s.", self.name, message)
+        else:
+            logger.debug("agentlightning (%s): %s.", self.name, message)
+
+    @staticmethod
+    def _remove(record: _Applied) -> None:
+        record.switch.on = False
+        owner, attribute, ours = record.owner, record.attribute, record.wrapper
+        current = owner.__dict__.get(attribute) if hasattr(owner, "__dict__") else None
+        if current is ours:
+            if record.owned:
+                setattr(owner, attribute, record.original)
+            else:
+                delattr(owner, attribute)
+            return
+        # Someone wrapped on top of us: find the wrapt wrapper directly above ours and splice ours out.
+        parent = current
+        for _ in range(64):
+            child = getattr(parent, "__wrapped__", None)
+            if child is None:
+                break
+            if child is ours:
+                if isinstance(parent, _PROXY_BASE):
+                    parent.__wrapped__ = record.original
+                    return
+                break  # a plain decorator closes over us: the switched-off layer stays, inert
+            parent = child
+        logger.debug(
+            "agentlightning: %s.%s is wrapped by a non-wrapt wrapper; our layer stays in place, switched off",
+            getattr(owner, "__name__", owner),
+            attribute,
+        )
+
+
+def loaded(module_name: str) -> ModuleType | None:
+    """The module if it is already imported (never imports it)."""
+    return sys.modules.get(module_name)

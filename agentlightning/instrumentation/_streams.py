@@ -1,0 +1,196 @@
+"""Stream proxies that finish their span exactly once.
+
+A streamed model call returns before its answer exists; its span must end when the stream does. The
+proxies here stand in for the framework's stream object (a wrapt object proxy: every attribute, method
+and ``isinstance`` check reaches the real stream) and tell a :class:`StreamHandler` about each item and,
+exactly once, about the end:
+
+========================================  ============================================
+how the stream ends                       ``on_finish(error)``
+========================================  ============================================
+iterated to the end                       ``None``
+the stream raised (server error, cut)     the exception (recorded before the span ends)
+``close()`` / ``aclose()``                ``None``
+``__exit__`` / ``__aexit__`` (early too)  ``None``
+dropped without any of the above          ``None``, when garbage-collected
+========================================  ============================================
+
+::
+
+    class ChatHandler:                         # a plugin's accumulator
+        def on_item(self, chunk): ...          # guarded: a failure here never reaches the user
+        def on_finish(self, error): span.end() # guarded, called once
+
+    return SyncStreamProxy(stream, ChatHandler(span))
+
+``__enter__`` returns the proxy, not the inner stream, so ``with client.create(stream=True) as s`` stays
+traced. State lives in ``_self_*`` attributes, as wrapt proxies require; garbage collection is caught by
+``weakref.finalize`` on the proxy, which holds no reference back to it.
+"""
+
+from __future__ import annotations
+
+import weakref
+from types import TracebackType
+from typing import Any, Protocol
+
+import wrapt
+
+from ._guard import guard
+
+__all__ = ["AsyncStreamProxy", "StreamHandler", "SyncStreamProxy"]
+
+_ITEM = guard("instrumentation.stream.item")
+_FINISH = guard("instrumentation.stream.finish")
+
+
+class StreamHandler(Protocol):
+    def on_item(self, item: Any) -> None: ...
+
+    def on_finish(self, error: BaseException | None) -> None: ...
+
+
+class _Once:
+    """Calls ``handler.on_finish`` at most once, whoever asks first (the proxy or the garbage collector)."""
+
+    __slots__ = ("done", "handler")
+
+    def __init__(self, handler: StreamHandler) -> None:
+        self.handler = handler
+        self.done = False
+
+    def finish(self, error: BaseException | None) -> None:
+        if self.done:
+            return
+        self.done = True
+        with _FINISH:
+            self.handler.on_finish(error)
+
+
+class _StreamProxyBase(wrapt.ObjectProxy):  # type: ignore[misc]
+    def __init__(self, wrapped: Any, handler: StreamHandler) -> None:
+        super().__init__(wrapped)
+        once = _Once(handler)
+        self._self_once = once
+        self._self_on_item = handler.on_item
+        self._self_finalizer = weakref.finalize(self, once.finish, None)
+
+    def _self_finish(self, error: BaseException | None) -> None:
+        self._self_finalizer.detach()
+        self._self_once.finish(error)
+
+    @property
+    def _self_finished(self) -> bool:
+        return self._self_once.done
+
+
+class SyncStreamProxy(_StreamProxyBase):
+    """Proxy of a synchronous iterator/stream (``Stream``, a generator, ...)."""
+
+    def __init__(self, wrapped: Any, handler: StreamHandler) -> None:
+        super().__init__(wrapped, handler)
+        self._self_iterator = wrapped if hasattr(type(wrapped), "__next__") else None
+
+    def __iter__(self) -> SyncStreamProxy:
+        return self
+
+    def __next__(self) -> Any:
+        iterator = self._self_iterator
+        if iterator is None:
+            iterator = self._self_iterator = iter(self.__wrapped__)
+        try:
+            item = next(iterator)
+        except StopIteration:
+            self._self_finish(None)
+            raise
+        except BaseException as exc:
+            self._self_finish(exc)
+            raise
+        with _ITEM:
+            self._self_on_item(item)
+        return item
+
+    def close(self) -> None:
+        try:
+            close = getattr(self.__wrapped__, "close", None)
+            if close is not None:
+                close()
+        finally:
+            self._self_finish(None)
+
+    def __enter__(self) -> SyncStreamProxy:
+        enter = getattr(self.__wrapped__, "__enter__", None)
+        if enter is not None:
+            enter()
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> Any:
+        try:
+            exit_ = getattr(self.__wrapped__, "__exit__", None)
+            return exit_(exc_type, exc, tb) if exit_ is not None else None
+        finally:
+            self._self_finish(None)
+
+
+class AsyncStreamProxy(_StreamProxyBase):
+    """Proxy of an asynchronous iterator/stream (``AsyncStream``, an async generator, ...)."""
+
+    def __init__(self, wrapped: Any, handler: StreamHandler) -> None:
+        super().__init__(wrapped, handler)
+        self._self_iterator = wrapped if hasattr(type(wrapped), "__anext__") else None
+
+    def __aiter__(self) -> AsyncStreamProxy:
+        return self
+
+    async def __anext__(self) -> Any:
+        iterator = self._self_iterator
+        if iterator is None:
+            iterator = self._self_iterator = self.__wrapped__.__aiter__()
+        try:
+            item = await iterator.__anext__()
+        except StopAsyncIteration:
+            self._self_finish(None)
+            raise
+        except BaseException as exc:
+            self._self_finish(exc)
+            raise
+        with _ITEM:
+            self._self_on_item(item)
+        return item
+
+    async def close(self) -> None:
+        try:
+            close = getattr(self.__wrapped__, "close", None) or getattr(self.__wrapped__, "aclose", None)
+            if close is not None:
+                result = close()
+                if hasattr(result, "__await__"):
+                    await result
+        finally:
+            self._self_finish(None)
+
+    async def aclose(self) -> None:
+        try:
+            aclose = getattr(self.__wrapped__, "aclose", None) or getattr(self.__wrapped__, "close", None)
+            if aclose is not None:
+                result = aclose()
+                if hasattr(result, "__await__"):
+                    await result
+        finally:
+            self._self_finish(None)
+
+    async def __aenter__(self) -> AsyncStreamProxy:
+        aenter = getattr(self.__wrapped__, "__aenter__", None)
+        if aenter is not None:
+            await aenter()
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> Any:
+        try:
+            aexit = getattr(self.__wrapped__, "__aexit__", None)
+            return (await aexit(exc_type, exc, tb)) if aexit is not None else None
+        finally:
+            self._self_finish(None)

@@ -1,0 +1,325 @@
+"""Attributes of chat completions (``create``, ``parse``, streams) and embeddings.
+
+Request attributes come from the keyword arguments only (the request object is never touched); response
+attributes from the returned model objects. Token ids are read where vLLM-style servers put them:
+
+- ``prompt_token_ids``: top level of the completion (vLLM ``return_token_ids``, agent-lightning's patch),
+  or of the first chunk of a stream;
+- response token ids: ``choices[0].token_ids`` (vLLM), or top-level ``response_token_ids[0]``
+  (agent-lightning's vLLM patch); in a stream, the ``token_ids`` of each chunk's choice 0, concatenated.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from agentlightning.semconv import (
+    AGL_PROMPT_TOKEN_IDS,
+    AGL_RESPONSE_TOKEN_IDS,
+    AGL_TOOL_CALLS,
+    GEN_AI_INPUT_MESSAGES,
+    GEN_AI_OPERATION_NAME,
+    GEN_AI_OUTPUT_MESSAGES,
+    GEN_AI_OUTPUT_TYPE,
+    GEN_AI_PROVIDER_NAME,
+    GEN_AI_REQUEST_CHOICE_COUNT,
+    GEN_AI_REQUEST_ENCODING_FORMATS,
+    GEN_AI_REQUEST_FREQUENCY_PENALTY,
+    GEN_AI_REQUEST_MAX_TOKENS,
+    GEN_AI_REQUEST_MODEL,
+    GEN_AI_REQUEST_PRESENCE_PENALTY,
+    GEN_AI_REQUEST_SEED,
+    GEN_AI_REQUEST_STOP_SEQUENCES,
+    GEN_AI_REQUEST_TEMPERATURE,
+    GEN_AI_REQUEST_TOP_P,
+    GEN_AI_RESPONSE_FINISH_REASONS,
+    GEN_AI_RESPONSE_ID,
+    GEN_AI_RESPONSE_MODEL,
+    GEN_AI_TOOL_DEFINITIONS,
+    GEN_AI_USAGE_INPUT_TOKENS,
+    GEN_AI_USAGE_OUTPUT_TOKENS,
+    OP_CHAT,
+    OP_EMBEDDINGS,
+    PROVIDER_OPENAI,
+)
+
+from ._util import chat_input_messages, chat_output_message, chat_tool_definitions, dumps, int_list
+from ._wrappers import Call, Operation
+
+__all__ = ["CHAT", "EMBEDDINGS", "chat_request_attributes", "chat_response_attributes"]
+
+_NUMBERS = (
+    ("temperature", GEN_AI_REQUEST_TEMPERATURE),
+    ("top_p", GEN_AI_REQUEST_TOP_P),
+    ("frequency_penalty", GEN_AI_REQUEST_FREQUENCY_PENALTY),
+    ("presence_penalty", GEN_AI_REQUEST_PRESENCE_PENALTY),
+    ("seed", GEN_AI_REQUEST_SEED),
+)
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _output_type(response_format: Any) -> str | None:
+    if response_format is None:
+        return None
+    if isinstance(response_format, type):
+        return "json"  # parse(response_format=SomeModel)
+    kind = response_format.get("type") if isinstance(response_format, dict) else None
+    if kind in ("json_object", "json_schema"):
+        return "json"
+    if kind == "text":
+        return "text"
+    return None
+
+
+def chat_request_attributes(kwargs: dict[str, Any], capture: bool) -> tuple[str, dict[str, Any]]:
+    model = kwargs.get("model")
+    attributes: dict[str, Any] = {GEN_AI_OPERATION_NAME: OP_CHAT, GEN_AI_PROVIDER_NAME: PROVIDER_OPENAI}
+    if isinstance(model, str):
+        attributes[GEN_AI_REQUEST_MODEL] = model
+        name = f"{OP_CHAT} {model}"
+    else:
+        name = OP_CHAT
+    for key, attribute in _NUMBERS:
+        value = kwargs.get(key)
+        if value is not None and _number(value):
+            attributes[attribute] = value
+    max_tokens = kwargs.get("max_completion_tokens")
+    if not _number(max_tokens):
+        max_tokens = kwargs.get("max_tokens")
+    if _number(max_tokens):
+        attributes[GEN_AI_REQUEST_MAX_TOKENS] = max_tokens
+    n = kwargs.get("n")
+    if _number(n) and n != 1:
+        attributes[GEN_AI_REQUEST_CHOICE_COUNT] = n
+    stop = kwargs.get("stop")
+    if isinstance(stop, str):
+        attributes[GEN_AI_REQUEST_STOP_SEQUENCES] = (stop,)
+    elif isinstance(stop, (list, tuple)) and stop:
+        attributes[GEN_AI_REQUEST_STOP_SEQUENCES] = tuple(str(s) for s in stop)
+    output_type = _output_type(kwargs.get("response_format"))
+    if output_type is not None:
+        attributes[GEN_AI_OUTPUT_TYPE] = output_type
+    tools = kwargs.get("tools")
+    if isinstance(tools, (list, tuple)) and tools:
+        attributes[GEN_AI_TOOL_DEFINITIONS] = dumps(chat_tool_definitions(tools))
+    if capture:
+        attributes[GEN_AI_INPUT_MESSAGES] = dumps(chat_input_messages(kwargs.get("messages")))
+    return name, attributes
+
+
+def _token_ids(result: Any, first_choice: Any) -> dict[str, Any]:
+    attributes: dict[str, Any] = {}
+    prompt_ids = int_list(getattr(result, "prompt_token_ids", None))
+    if prompt_ids is not None:
+        attributes[AGL_PROMPT_TOKEN_IDS] = prompt_ids
+    response_ids = int_list(getattr(first_choice, "token_ids", None)) if first_choice is not None else None
+    if response_ids is None:
+        nested = getattr(result, "response_token_ids", None)
+        if isinstance(nested, (list, tuple)) and nested:
+            response_ids = int_list(nested[0]) if isinstance(nested[0], (list, tuple)) else int_list(nested)
+    if response_ids is not None:
+        attributes[AGL_RESPONSE_TOKEN_IDS] = response_ids
+    return attributes
+
+
+def _tool_calls(calls: list[dict[str, Any]], capture: bool) -> str:
+    keys = ("id", "name", "arguments") if capture else ("id", "name")
+    return dumps([{k: call.get(k) for k in keys} for call in calls])
+
+
+def chat_response_attributes(result: Any, capture: bool) -> dict[str, Any]:
+    attributes: dict[str, Any] = {}
+    response_id = getattr(result, "id", None)
+    if response_id:
+        attributes[GEN_AI_RESPONSE_ID] = response_id
+    model = getattr(result, "model", None)
+    if model:
+        attributes[GEN_AI_RESPONSE_MODEL] = model
+    choices = getattr(result, "choices", None) or ()
+    attributes[GEN_AI_RESPONSE_FINISH_REASONS] = tuple(c.finish_reason or "" for c in choices)
+    usage = getattr(result, "usage", None)
+    if usage is not None:
+        if usage.prompt_tokens is not None:
+            attributes[GEN_AI_USAGE_INPUT_TOKENS] = usage.prompt_tokens
+        if usage.completion_tokens is not None:
+            attributes[GEN_AI_USAGE_OUTPUT_TOKENS] = usage.completion_tokens
+    first = choices[0] if choices else None
+    attributes.update(_token_ids(result, first))
+    message = getattr(first, "message", None)
+    calls = getattr(message, "tool_calls", None)
+    if calls:
+        flat = []
+        for call in calls:
+            function = getattr(call, "function", None)
+            flat.append(
+                {
+                    "id": call.id,
+                    "name": getattr(function, "name", None),
+                    "arguments": getattr(function, "arguments", None),
+                }
+            )
+        attributes[AGL_TOOL_CALLS] = _tool_calls(flat, capture)
+    if capture:
+        attributes[GEN_AI_OUTPUT_MESSAGES] = dumps([chat_output_message(c.message, c.finish_reason) for c in choices])
+    return attributes
+
+
+class _ChoiceState:
+    __slots__ = ("content", "finish_reason", "refusal", "role", "tool_calls")
+
+    def __init__(self) -> None:
+        self.role: str | None = None
+        self.content: list[str] = []
+        self.refusal: list[str] = []
+        self.finish_reason: str | None = None
+        self.tool_calls: dict[int, dict[str, Any]] = {}
+
+
+class ChatStreamHandler:
+    """Accumulates ``ChatCompletionChunk``s: id, model, finish reasons, usage, tool-call deltas, token ids."""
+
+    def __init__(self, call: Call) -> None:
+        self.call = call
+        self.capture = call.capture
+        self.response_id: str | None = None
+        self.model: str | None = None
+        self.usage: Any = None
+        self.choices: dict[int, _ChoiceState] = {}
+        self.prompt_token_ids: list[int] | None = None
+        self.response_token_ids: list[int] = []
+
+    def on_item(self, chunk: Any) -> None:
+        if self.response_id is None:
+            self.response_id = getattr(chunk, "id", None)
+            self.model = getattr(chunk, "model", None)
+        usage = getattr(chunk, "usage", None)
+        if usage is not None:
+            self.usage = usage
+        if self.prompt_token_ids is None:
+            self.prompt_token_ids = int_list(getattr(chunk, "prompt_token_ids", None))
+        for choice in getattr(chunk, "choices", None) or ():
+            state = self.choices.get(choice.index)
+            if state is None:
+                state = self.choices[choice.index] = _ChoiceState()
+            if choice.finish_reason:
+                state.finish_reason = choice.finish_reason
+            if choice.index == 0:
+                ids = getattr(choice, "token_ids", None)
+                if ids:
+                    self.response_token_ids.extend(ids)
+            delta = choice.delta
+            if delta is None:
+                continue
+            if delta.role:
+                state.role = delta.role
+            if self.capture:
+                if delta.content:
+                    state.content.append(delta.content)
+                refusal = getattr(delta, "refusal", None)
+                if refusal:
+                    state.refusal.append(refusal)
+            for tool_call in delta.tool_calls or ():
+                self._tool_delta(state, tool_call)
+
+    @staticmethod
+    def _tool_delta(state: _ChoiceState, delta: Any) -> None:
+        entry = state.tool_calls.get(delta.index)
+        if entry is None:
+            entry = state.tool_calls[delta.index] = {"id": None, "name": None, "arguments": ""}
+        if delta.id:
+            entry["id"] = delta.id
+        function = delta.function
+        if function is not None:
+            if function.name:
+                entry["name"] = function.name
+            if function.arguments:
+                entry["arguments"] += function.arguments
+
+    def attributes(self) -> dict[str, Any]:
+        attributes: dict[str, Any] = {}
+        if self.response_id:
+            attributes[GEN_AI_RESPONSE_ID] = self.response_id
+        if self.model:
+            attributes[GEN_AI_RESPONSE_MODEL] = self.model
+        ordered = [self.choices[i] for i in sorted(self.choices)]
+        attributes[GEN_AI_RESPONSE_FINISH_REASONS] = tuple(s.finish_reason or "" for s in ordered)
+        usage = self.usage
+        if usage is not None:
+            if usage.prompt_tokens is not None:
+                attributes[GEN_AI_USAGE_INPUT_TOKENS] = usage.prompt_tokens
+            if usage.completion_tokens is not None:
+                attributes[GEN_AI_USAGE_OUTPUT_TOKENS] = usage.completion_tokens
+        if self.prompt_token_ids:
+            attributes[AGL_PROMPT_TOKEN_IDS] = self.prompt_token_ids
+        if self.response_token_ids:
+            attributes[AGL_RESPONSE_TOKEN_IDS] = self.response_token_ids
+        first = self.choices.get(0)
+        if first is not None and first.tool_calls:
+            calls = [first.tool_calls[i] for i in sorted(first.tool_calls)]
+            attributes[AGL_TOOL_CALLS] = _tool_calls(calls, self.capture)
+        if self.capture:
+            messages = []
+            for state in ordered:
+                message = {
+                    "role": state.role or "assistant",
+                    "content": "".join(state.content) or None,
+                    "refusal": "".join(state.refusal) or None,
+                    "tool_calls": [
+                        {
+                            "id": c["id"],
+                            "type": "function",
+                            "function": {"name": c["name"], "arguments": c["arguments"]},
+                        }
+                        for _, c in sorted(state.tool_calls.items())
+                    ],
+                }
+                messages.append(chat_output_message(message, state.finish_reason))
+            attributes[GEN_AI_OUTPUT_MESSAGES] = dumps(messages)
+        return attributes
+
+    def on_finish(self, error: BaseException | None) -> None:
+        attributes: dict[str, Any] | None = None
+        try:
+            attributes = self.attributes()
+        finally:
+            self.call.end(attributes, error)
+
+
+def embeddings_request_attributes(kwargs: dict[str, Any], capture: bool) -> tuple[str, dict[str, Any]]:
+    model = kwargs.get("model")
+    attributes: dict[str, Any] = {GEN_AI_OPERATION_NAME: OP_EMBEDDINGS, GEN_AI_PROVIDER_NAME: PROVIDER_OPENAI}
+    if isinstance(model, str):
+        attributes[GEN_AI_REQUEST_MODEL] = model
+        name = f"{OP_EMBEDDINGS} {model}"
+    else:
+        name = OP_EMBEDDINGS
+    encoding = kwargs.get("encoding_format")
+    if isinstance(encoding, str):
+        attributes[GEN_AI_REQUEST_ENCODING_FORMATS] = (encoding,)
+    if capture:
+        value = kwargs.get("input")
+        attributes[GEN_AI_INPUT_MESSAGES] = dumps(
+            [
+                {"role": "user", "parts": [{"type": "text", "content": v}]}
+                for v in ([value] if isinstance(value, str) else value or ())
+            ]
+        )
+    return name, attributes
+
+
+def embeddings_response_attributes(result: Any, capture: bool) -> dict[str, Any]:
+    attributes: dict[str, Any] = {}
+    model = getattr(result, "model", None)
+    if model:
+        attributes[GEN_AI_RESPONSE_MODEL] = model
+    usage = getattr(result, "usage", None)
+    if usage is not None and getattr(usage, "prompt_tokens", None) is not None:
+        attributes[GEN_AI_USAGE_INPUT_TOKENS] = usage.prompt_tokens
+    return attributes
+
+
+CHAT = Operation(chat_request_attributes, chat_response_attributes, ChatStreamHandler)
+EMBEDDINGS = Operation(embeddings_request_attributes, embeddings_response_attributes)

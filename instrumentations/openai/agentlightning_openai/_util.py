@@ -1,0 +1,137 @@
+"""Small helpers shared by the OpenAI attribute extractors: JSON, messages in the GenAI parts format.
+
+Messages are written as the OpenTelemetry GenAI semantic conventions describe them (a JSON array)::
+
+    gen_ai.input.messages  = [{"role": "user", "parts": [{"type": "text", "content": "2+2?"}]},
+                              {"role": "assistant", "parts": [{"type": "tool_call", "id": "call_1",
+                                                               "name": "add", "arguments": "{\\"a\\": 2}"}]},
+                              {"role": "tool", "parts": [{"type": "tool_call_response", "id": "call_1",
+                                                          "response": "4"}]}]
+    gen_ai.output.messages = [{"role": "assistant", "parts": [...], "finish_reason": "stop"}]
+    gen_ai.tool.definitions = [{"type": "function", "name": "add", "description": ..., "parameters": {...}}]
+
+Tool-call ``arguments`` stay the raw string the model produced (what training needs), not parsed JSON.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+__all__ = [
+    "as_dict",
+    "chat_input_messages",
+    "chat_output_message",
+    "chat_tool_definitions",
+    "dumps",
+    "int_list",
+    "text_parts",
+]
+
+
+def _default(value: Any) -> Any:
+    dump = getattr(value, "model_dump", None)
+    if dump is not None:
+        return dump(exclude_none=True)
+    if isinstance(value, (set, frozenset, tuple)):
+        return list(value)
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    return repr(value)
+
+
+def dumps(value: Any) -> str:
+    return json.dumps(value, default=_default, ensure_ascii=False, separators=(",", ":"))
+
+
+def as_dict(value: Any) -> Mapping[str, Any]:
+    if isinstance(value, Mapping):
+        return value
+    dump = getattr(value, "model_dump", None)
+    if dump is not None:
+        result: Mapping[str, Any] = dump(exclude_none=True)
+        return result
+    return {}
+
+
+def int_list(value: Any) -> list[int] | None:
+    """``value`` as a list of ints (token ids), or ``None`` when it is not one."""
+    if isinstance(value, (list, tuple)) and value and all(type(v) is int for v in value):
+        return list(value)
+    return None
+
+
+def text_parts(content: Any) -> list[dict[str, Any]]:
+    """OpenAI message content (a string or a list of content parts) as GenAI parts."""
+    if content is None:
+        return []
+    if isinstance(content, str):
+        return [{"type": "text", "content": content}]
+    parts: list[dict[str, Any]] = []
+    if isinstance(content, Iterable):
+        for raw in content:
+            part = as_dict(raw)
+            kind = part.get("type")
+            if kind in ("text", "input_text", "output_text"):
+                parts.append({"type": "text", "content": part.get("text", "")})
+            elif kind == "refusal":
+                parts.append({"type": "text", "content": part.get("refusal", "")})
+            elif kind is not None:
+                parts.append({"type": str(kind)})
+    return parts
+
+
+def tool_call_part(call: Any) -> dict[str, Any]:
+    data = as_dict(call)
+    function = as_dict(data.get("function") or {})
+    return {
+        "type": "tool_call",
+        "id": data.get("id"),
+        "name": function.get("name"),
+        "arguments": function.get("arguments"),
+    }
+
+
+def chat_input_messages(messages: Any) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    if not isinstance(messages, Iterable) or isinstance(messages, (str, bytes)):
+        return out
+    for raw in messages:
+        message = as_dict(raw)
+        role = message.get("role", "user")
+        if role == "tool":
+            parts: list[dict[str, Any]] = [
+                {"type": "tool_call_response", "id": message.get("tool_call_id"), "response": message.get("content")}
+            ]
+        else:
+            parts = text_parts(message.get("content"))
+            for call in message.get("tool_calls") or ():
+                parts.append(tool_call_part(call))
+        out.append({"role": role, "parts": parts})
+    return out
+
+
+def chat_output_message(message: Any, finish_reason: str | None) -> dict[str, Any]:
+    data = as_dict(message)
+    parts = text_parts(data.get("content"))
+    if data.get("refusal"):
+        parts.append({"type": "text", "content": data["refusal"]})
+    for call in data.get("tool_calls") or ():
+        parts.append(tool_call_part(call))
+    return {"role": data.get("role") or "assistant", "parts": parts, "finish_reason": finish_reason or ""}
+
+
+def chat_tool_definitions(tools: Any) -> list[dict[str, Any]]:
+    """Chat ``tools=[{"type": "function", "function": {...}}]`` flattened to GenAI tool definitions."""
+    out: list[dict[str, Any]] = []
+    if not isinstance(tools, Iterable) or isinstance(tools, (str, bytes)):
+        return out
+    for raw in tools:
+        tool = as_dict(raw)
+        function = tool.get("function")
+        if isinstance(function, Mapping):
+            out.append({"type": tool.get("type", "function"), **function})
+        else:
+            out.append(dict(tool))
+    return out

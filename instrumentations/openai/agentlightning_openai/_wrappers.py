@@ -1,0 +1,265 @@
+"""The wrapper around one OpenAI API method: guarded before-step, the original call, guarded after-step.
+
+An :class:`Operation` says how to read one kind of call (chat, Responses, embeddings): the span name and
+request attributes from the keyword arguments, the response attributes from the result, and a stream
+handler for ``stream=True``. :func:`sync_wrapper` / :func:`async_wrapper` turn it into a wrapt wrapper
+factory for :class:`agentlightning.instrumentation.Patch`.
+
+What the after-step returns, by result:
+
+- a model object (``ChatCompletion``, ...): the very same object, after its attributes were recorded;
+- a ``Stream`` / ``AsyncStream`` (``stream=True``): a proxy that ends the span when the stream ends;
+- a ``LegacyAPIResponse`` (``with_raw_response``): the same object when not streaming (its body is already
+  read, so it is parsed once -- ``parse()`` caches -- and the span ends at once); when streaming, a proxy
+  whose ``parse()`` returns the stream proxy. ``.headers``, ``.http_response``, ... are untouched;
+- an ``APIResponse`` (``with_streaming_response``): a proxy whose ``parse()`` records the answer; the span
+  ends there, or when the response is garbage-collected.
+"""
+
+from __future__ import annotations
+
+import inspect
+import weakref
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import wrapt
+from opentelemetry import context as otel_context
+from opentelemetry import trace
+from opentelemetry.trace import SpanKind, Status, StatusCode
+
+from agentlightning.instrumentation import (
+    AsyncStreamProxy,
+    InstrumentationConfig,
+    Switch,
+    SyncStreamProxy,
+    enter_llm_span,
+    exit_llm_span,
+    guard,
+    is_suppressed,
+    llm_span_active,
+)
+from agentlightning.semconv import ERROR_TYPE
+
+if TYPE_CHECKING:
+    from opentelemetry.trace import Span, Tracer
+
+    from agentlightning.instrumentation import StreamHandler
+
+__all__ = ["Call", "Operation", "async_wrapper", "record_error", "sync_wrapper"]
+
+_REQUEST = guard("openai.request")
+_RESPONSE = guard("openai.response")
+_ERROR = guard("openai.error")
+_PARSE = guard("openai.raw_response.parse")
+
+_attach = otel_context.attach
+_detach = otel_context.detach
+_set_span_in_context = trace.set_span_in_context
+
+
+@dataclass(frozen=True)
+class Operation:
+    """How to read one kind of OpenAI call."""
+
+    request: Callable[[dict[str, Any], bool], tuple[str, dict[str, Any]]]
+    """``(kwargs, capture_content) -> (span name, attributes)``."""
+    response: Callable[[Any, bool], dict[str, Any]]
+    """``(result, capture_content) -> attributes``."""
+    stream_handler: Callable[[Call], StreamHandler] | None = None
+
+
+def record_error(span: Span, error: BaseException) -> None:
+    span.set_attribute(ERROR_TYPE, type(error).__qualname__)
+    span.set_status(Status(StatusCode.ERROR, f"{type(error).__name__}: {error}"))
+    span.record_exception(error)
+
+
+class Call:
+    """One traced call: its span, and how to end it exactly once."""
+
+    __slots__ = ("_tokens", "capture", "ended", "operation", "span")
+
+    def __init__(self, span: Span, operation: Operation, capture: bool) -> None:
+        self.span = span
+        self.operation = operation
+        self.capture = capture
+        self.ended = False
+        self._tokens: tuple[Any, Any] | None = None
+
+    # ---- the call itself: the span is current and marked as the LLM span ----------------------
+    def enter(self) -> None:
+        self._tokens = (_attach(_set_span_in_context(self.span)), enter_llm_span(self.span))
+
+    def leave(self) -> None:
+        tokens, self._tokens = self._tokens, None
+        if tokens is not None:
+            exit_llm_span(tokens[1])
+            _detach(tokens[0])
+
+    # ---- ending ---------------------------------------------------------------------------------
+    def end(self, attributes: dict[str, Any] | None = None, error: BaseException | None = None) -> None:
+        if self.ended:
+            return
+        self.ended = True
+        span = self.span
+        try:
+            if attributes:
+                span.set_attributes(attributes)
+            if error is not None:
+                record_error(span, error)
+        finally:
+            span.end()
+
+    def fail(self, error: BaseException) -> None:
+        with _ERROR:
+            self.end(error=error)
+
+    def finish_with(self, result: Any) -> None:
+        """End with the attributes of a parsed, complete answer."""
+        attributes = None
+        try:
+            attributes = self.operation.response(result, self.capture)
+        finally:
+            self.end(attributes)
+
+    def done(self, result: Any, stream: bool, is_async: bool) -> Any:
+        """The guarded after-step: returns ``result`` or a proxy standing in for it."""
+        with _RESPONSE:
+            try:
+                return self._done(result, stream, is_async)
+            except BaseException:
+                if not self.ended:
+                    self.end()
+                raise
+        return result
+
+    def _done(self, result: Any, stream: bool, is_async: bool) -> Any:
+        if hasattr(result, "http_response") and hasattr(result, "parse"):
+            return self._raw(result, stream, is_async)
+        if stream:
+            return self.stream_proxy(result, is_async)
+        self.finish_with(result)
+        return result
+
+    def stream_proxy(self, stream: Any, is_async: bool) -> Any:
+        factory = self.operation.stream_handler
+        if factory is None:  # an operation without streams: nothing to accumulate
+            self.end()
+            return stream
+        handler = factory(self)
+        return AsyncStreamProxy(stream, handler) if is_async else SyncStreamProxy(stream, handler)
+
+    def _raw(self, raw: Any, stream: bool, is_async: bool) -> Any:
+        legacy = any(cls.__name__ == "LegacyAPIResponse" for cls in type(raw).__mro__)
+        if legacy and not stream:
+            # with_raw_response: the body is already read and parse() caches, so the user's own parse()
+            # later returns this very object.
+            parsed: Any = None
+            with _PARSE:
+                try:
+                    parsed = raw.parse()
+                except Exception:
+                    parsed = None  # the user's parse() will raise the same error; not ours to report
+            if parsed is None:
+                self.end()
+            else:
+                self.finish_with(parsed)
+            return raw
+        return RawResponseProxy(raw, self, is_async)
+
+
+class RawResponseProxy(wrapt.ObjectProxy):  # type: ignore[misc]
+    """Stands in for a raw response whose answer is read later, through ``parse()``."""
+
+    def __init__(self, wrapped: Any, call: Call, is_async: bool) -> None:
+        super().__init__(wrapped)
+        self._self_call = call
+        self._self_is_async = is_async
+        self._self_stream: Any = None
+        self._self_finalizer = weakref.finalize(self, call.end)
+
+    def _self_parsed(self, parsed: Any) -> Any:
+        call = self._self_call
+        if self._self_stream is not None and self._self_stream.__wrapped__ is parsed:
+            return self._self_stream
+        with _RESPONSE:
+            if not call.ended and (hasattr(parsed, "__next__") or hasattr(parsed, "__anext__")):
+                self._self_finalizer.detach()  # the stream proxy owns the span from now on
+                self._self_stream = call.stream_proxy(parsed, self._self_is_async)
+                return self._self_stream
+            if not call.ended:
+                self._self_finalizer.detach()
+                call.finish_with(parsed)
+        return parsed
+
+    def parse(self, *args: Any, **kwargs: Any) -> Any:
+        parse = self.__wrapped__.parse
+        if inspect.iscoroutinefunction(parse):
+            return self._self_aparse(parse, args, kwargs)
+        return self._self_parsed(parse(*args, **kwargs))
+
+    async def _self_aparse(self, parse: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        return self._self_parsed(await parse(*args, **kwargs))
+
+
+def _start(tracer: Tracer, operation: Operation, config: InstrumentationConfig, kwargs: dict[str, Any]) -> Call:
+    capture = config.capture_content
+    name, attributes = operation.request(kwargs, capture)
+    span = tracer.start_span(name, kind=SpanKind.CLIENT, attributes=attributes)
+    return Call(span, operation, capture)
+
+
+def sync_wrapper(
+    tracer: Tracer, operation: Operation, config: InstrumentationConfig
+) -> Callable[[Switch], Callable[..., Any]]:
+    def factory(switch: Switch) -> Callable[..., Any]:
+        def wrapper(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+            if not switch.on or llm_span_active() or is_suppressed():
+                return wrapped(*args, **kwargs)
+            call = None
+            with _REQUEST:
+                call = _start(tracer, operation, config, kwargs)
+                call.enter()
+            if call is None:
+                return wrapped(*args, **kwargs)
+            try:
+                result = wrapped(*args, **kwargs)
+            except BaseException as error:
+                call.leave()
+                call.fail(error)
+                raise
+            call.leave()
+            return call.done(result, kwargs.get("stream") is True, False)
+
+        return wrapper
+
+    return factory
+
+
+def async_wrapper(
+    tracer: Tracer, operation: Operation, config: InstrumentationConfig
+) -> Callable[[Switch], Callable[..., Any]]:
+    def factory(switch: Switch) -> Callable[..., Any]:
+        async def wrapper(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+            if not switch.on or llm_span_active() or is_suppressed():
+                return await wrapped(*args, **kwargs)
+            call = None
+            with _REQUEST:
+                call = _start(tracer, operation, config, kwargs)
+                call.enter()
+            if call is None:
+                return await wrapped(*args, **kwargs)
+            try:
+                result = await wrapped(*args, **kwargs)
+            except BaseException as error:
+                call.leave()
+                call.fail(error)
+                raise
+            call.leave()
+            return call.done(result, kwargs.get("stream") is True, True)
+
+        return wrapper
+
+    return factory
