@@ -1,0 +1,80 @@
+"""Fixtures of the OpenAI plugin tests: the scripted local server, real openai clients, in-memory spans."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Iterator
+
+import openai
+import pytest
+from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+from agentlightning.instrumentation import instrument_openai, uninstrument_all
+from agentlightning.instrumentation._guard import reset_guard_reports
+from agentlightning.testing import ScriptedOpenAIServer
+from agentlightning.testing.otel import get_open_span_tracker, get_test_exporter
+
+
+@pytest.fixture(scope="session")
+def span_exporter() -> InMemorySpanExporter:
+    return get_test_exporter()
+
+
+@pytest.fixture
+def spans(span_exporter: InMemorySpanExporter) -> Iterator[InMemorySpanExporter]:
+    span_exporter.clear()
+    reset_guard_reports()
+    tracker = get_open_span_tracker()
+    before = tracker.open_spans()
+    yield span_exporter
+    span_exporter.clear()
+    leaked = {k: v for k, v in tracker.open_spans().items() if k not in before}
+    assert not leaked, f"spans left open: {sorted(leaked.values())}"
+
+
+@pytest.fixture(scope="session")
+def _server() -> Iterator[ScriptedOpenAIServer]:
+    with ScriptedOpenAIServer() as server:
+        yield server
+
+
+@pytest.fixture
+def server(_server: ScriptedOpenAIServer) -> Iterator[ScriptedOpenAIServer]:
+    _server.reset()
+    yield _server
+    _server.reset()
+
+
+@pytest.fixture
+def instrumented(spans: InMemorySpanExporter) -> Iterator[InMemorySpanExporter]:
+    """OpenAI instrumented for the test (content capture off), uninstrumented after; yields the exporter."""
+    instrument_openai()
+    try:
+        yield spans
+    finally:
+        uninstrument_all()
+
+
+@pytest.fixture
+def client(server: ScriptedOpenAIServer) -> Iterator[openai.OpenAI]:
+    with openai.OpenAI(base_url=server.base_url, api_key="test-key", max_retries=0) as sync_client:
+        yield sync_client
+
+
+@pytest.fixture
+async def aclient(server: ScriptedOpenAIServer) -> AsyncIterator[openai.AsyncOpenAI]:
+    async with openai.AsyncOpenAI(base_url=server.base_url, api_key="test-key", max_retries=0) as async_client:
+        yield async_client
+
+
+@pytest.fixture
+def llm_spans(spans: InMemorySpanExporter) -> Callable[[], list[ReadableSpan]]:
+    """A function returning the finished spans of the OpenAI instrumentation, in end order."""
+
+    def get() -> list[ReadableSpan]:
+        scope = "agentlightning.openai"
+        return [
+            s for s in spans.get_finished_spans() if s.instrumentation_scope and s.instrumentation_scope.name == scope
+        ]
+
+    return get
