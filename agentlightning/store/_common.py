@@ -1,0 +1,295 @@
+"""Pieces shared by every store backend: the state-machine rules, waiters, and the storage interface.
+
+The rules are pure functions of the models, so that :class:`~agentlightning.store._core.StoreCore`
+(and through it every backend) applies them identically. :class:`StorageBackend` lists the primitives
+a backend implements: it only decides where the models live.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, TypeAdapter
+
+from agentlightning.types import (
+    TERMINAL_ROLLOUT_STATUSES,
+    Attempt,
+    AttemptStatus,
+    NamedResources,
+    ResourcesUpdate,
+    Rollout,
+    RolloutConfig,
+    RolloutStatus,
+    Span,
+)
+
+__all__ = [
+    "ACTIVE_ATTEMPT_STATUSES",
+    "QUEUED_ROLLOUT_STATUSES",
+    "RESOURCES_ADAPTER",
+    "StorageBackend",
+    "Waiters",
+    "deadline_status",
+    "has_deadline",
+    "rollout_status_for_attempt",
+    "wait_event",
+    "wake_interval",
+]
+
+#: Attempt states in which an attempt is still working (and may time out or go silent).
+ACTIVE_ATTEMPT_STATUSES: frozenset[str] = frozenset({"preparing", "running"})
+#: Rollout states in which the rollout sits on the queue, waiting for ``dequeue_rollout``.
+QUEUED_ROLLOUT_STATUSES: frozenset[str] = frozenset({"queuing", "requeuing"})
+
+#: Validates and (de)serializes ``NamedResources``; ``resource_type`` picks the class back on load.
+RESOURCES_ADAPTER: TypeAdapter[NamedResources] = TypeAdapter(NamedResources)
+
+M = TypeVar("M", bound=BaseModel)
+
+#: Bounds of the tick at which ``wait_for_rollouts`` re-checks time limits while it waits.
+_MIN_TICK = 0.01
+_MAX_TICK = 1.0
+
+
+def has_deadline(config: RolloutConfig) -> bool:
+    """Whether the store must watch this rollout's attempts for time-outs or silence."""
+    return config.timeout_seconds is not None or config.unresponsive_seconds is not None
+
+
+def deadline_status(config: RolloutConfig, attempt: Attempt, now: float) -> AttemptStatus | None:
+    """``"timeout"`` or ``"unresponsive"`` if the active ``attempt`` has run out of time at ``now``, else ``None``.
+
+    - timeout: more than ``config.timeout_seconds`` since the attempt started;
+    - unresponsive: more than ``config.unresponsive_seconds`` since its last heartbeat
+      (a span or ``update_attempt(last_heartbeat_time=...)``), or since it started if it never beat.
+
+    A time-out wins over silence when both apply.
+    """
+    if attempt.status not in ACTIVE_ATTEMPT_STATUSES:
+        return None
+    if config.timeout_seconds is not None and now - attempt.start_time > config.timeout_seconds:
+        return "timeout"
+    if config.unresponsive_seconds is not None:
+        since = attempt.last_heartbeat_time if attempt.last_heartbeat_time is not None else attempt.start_time
+        if now - since > config.unresponsive_seconds:
+            return "unresponsive"
+    return None
+
+
+def rollout_status_for_attempt(rollout: Rollout, attempt: Attempt) -> RolloutStatus | None:
+    """The status the rollout takes when its *latest* attempt takes ``attempt.status``; ``None``: leave it.
+
+    - ``succeeded`` -> ``succeeded``.
+    - ``failed`` / ``timeout`` / ``unresponsive`` -> ``requeuing`` when the status is in
+      ``config.retry_condition`` and attempts remain (``attempt.sequence_id < config.max_attempts``),
+      else ``failed``.
+    - ``preparing`` / ``running`` -> the same, unless the rollout already finished.
+
+    A ``cancelled`` rollout stays cancelled whatever its attempts report afterwards.
+    """
+    status = attempt.status
+    if rollout.status == "cancelled":
+        return None
+    if status in ACTIVE_ATTEMPT_STATUSES:
+        return None if rollout.status in TERMINAL_ROLLOUT_STATUSES else status  # type: ignore[return-value]
+    if status == "succeeded":
+        return "succeeded"
+    config = rollout.config
+    if status in config.retry_condition and attempt.sequence_id < config.max_attempts:
+        return "requeuing"
+    return "failed"
+
+
+def wake_interval(configs: list[RolloutConfig]) -> float | None:
+    """How often a waiter re-checks time limits for rollouts with these configs; ``None`` if none has a limit.
+
+    A quarter of the shortest limit, kept between 10 ms and 1 s: prompt enough for a 0.1 s time-out,
+    cheap for a 10 min one.
+    """
+    limits = [v for c in configs for v in (c.timeout_seconds, c.unresponsive_seconds) if v is not None]
+    if not limits:
+        return None
+    shortest = min(limits)
+    return min(_MAX_TICK, max(_MIN_TICK, shortest / 4))
+
+
+class Waiters:
+    """Coroutines waiting for a rollout status change, on any event loop in any thread.
+
+    Each waiter is an :class:`asyncio.Event` and the loop it belongs to. :meth:`notify_all` may be
+    called from any thread: it sets every event through ``loop.call_soon_threadsafe``, so a waiter
+    wakes on its own loop. A waiter whose loop has closed is dropped.
+
+    Usage::
+
+        with waiters.waiter() as event:
+            event.clear(); ...check...; await event.wait()
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._items: dict[int, tuple[asyncio.AbstractEventLoop, asyncio.Event]] = {}
+        self._next = 0
+
+    @contextmanager
+    def waiter(self) -> Iterator[asyncio.Event]:
+        """Register an event on the running loop for as long as the ``with`` block lasts."""
+        loop = asyncio.get_running_loop()
+        event = asyncio.Event()
+        with self._lock:
+            key = self._next
+            self._next += 1
+            self._items[key] = (loop, event)
+        try:
+            yield event
+        finally:
+            with self._lock:
+                self._items.pop(key, None)
+
+    def notify_all(self) -> None:
+        """Wake every waiter. Safe from any thread, including from inside a waiter's own loop."""
+        with self._lock:
+            items = list(self._items.items())
+        for key, (loop, event) in items:
+            try:
+                loop.call_soon_threadsafe(event.set)
+            except RuntimeError:  # the loop is closed: nobody will ever wait on this event again
+                with self._lock:
+                    self._items.pop(key, None)
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._items)
+
+
+async def wait_event(event: asyncio.Event, timeout: float | None) -> bool:
+    """Wait for ``event`` at most ``timeout`` seconds (``None``: forever). True if it was set."""
+    if timeout is None:
+        await event.wait()
+        return True
+    try:
+        await asyncio.wait_for(event.wait(), timeout)
+    except asyncio.TimeoutError:
+        return event.is_set()
+    return True
+
+
+class StorageBackend:
+    """The storage primitives a backend implements; :class:`~agentlightning.store._core.StoreCore` does the rest.
+
+    Primitives are called only inside ``self._read()`` or ``self._write()``, never nested writes. Models
+    returned by ``_get_*`` may be the backend's live objects: the core mutates them and hands them back
+    through ``_put_*`` in the same transaction, and passes what it returns to callers through ``_detach``.
+    """
+
+    #: Seconds between cheap checks for changes made by *other processes* while ``wait_for_rollouts`` waits.
+    #: ``None`` for backends that only this process can change (changes here wake waiters directly).
+    _external_poll: float | None = None
+
+    def _read(self) -> AbstractContextManager[Any]:
+        """Hold the store for reading (a threading lock; a read transaction if useful)."""
+        raise NotImplementedError
+
+    def _write(self) -> AbstractContextManager[Any]:
+        """Hold the store for writing: one atomic transaction, rolled back if the block raises."""
+        raise NotImplementedError
+
+    def _get_rollout(self, rollout_id: str) -> Rollout | None:
+        raise NotImplementedError
+
+    def _get_rollouts(self, rollout_ids: list[str]) -> dict[str, Rollout]:
+        """The existing ones among ``rollout_ids``, by id."""
+        raise NotImplementedError
+
+    def _select_rollouts(
+        self,
+        status_in: Sequence[str] | None,
+        rollout_id_in: Sequence[str] | None,
+        mode_in: Sequence[str] | None,
+        limit: int,
+        offset: int,
+    ) -> list[Rollout]:
+        """Rollouts in creation order, filtered, then ``offset``/``limit`` applied (``limit < 0``: all)."""
+        raise NotImplementedError
+
+    def _put_rollout(self, rollout: Rollout) -> None:
+        """Insert or replace a rollout. Must not reset the rollout's span sequence counter."""
+        raise NotImplementedError
+
+    def _queue_push(self, rollout_id: str) -> None:
+        """Put the rollout at the back of the queue (moving it there if it is already queued)."""
+        raise NotImplementedError
+
+    def _queue_remove(self, rollout_id: str) -> None:
+        """Take the rollout off the queue if it is on it."""
+        raise NotImplementedError
+
+    def _queue_peek(self) -> str | None:
+        """The id at the front of the queue, or ``None``."""
+        raise NotImplementedError
+
+    def _get_attempt(self, rollout_id: str, attempt_id: str) -> Attempt | None:
+        raise NotImplementedError
+
+    def _get_attempts(self, rollout_id: str) -> list[Attempt]:
+        """The rollout's attempts by ``sequence_id``."""
+        raise NotImplementedError
+
+    def _get_latest_attempt(self, rollout_id: str) -> Attempt | None:
+        raise NotImplementedError
+
+    def _put_attempt(self, attempt: Attempt) -> None:
+        """Insert or replace an attempt (keyed by rollout id and attempt id)."""
+        raise NotImplementedError
+
+    def _deadline_candidates(self) -> list[tuple[RolloutConfig, Attempt]]:
+        """Active (``preparing``/``running``) attempts of unfinished rollouts whose config sets a time limit.
+
+        Called on most reads, so it must cost next to nothing when there are none (an index, a set).
+        """
+        raise NotImplementedError
+
+    def _reserve_sequence_ids(self, rollout_id: str, count: int) -> int:
+        """Reserve ``count`` consecutive span sequence ids of the rollout; return the first."""
+        raise NotImplementedError
+
+    def _bump_sequence_id(self, rollout_id: str, at_least: int) -> None:
+        """Make sure the rollout's next reserved sequence id is greater than ``at_least``."""
+        raise NotImplementedError
+
+    def _encode_spans(self, spans: list[Span]) -> Any:
+        """Prepare spans for ``_insert_spans`` *outside* the transaction (e.g. serialize them).
+
+        Called before sequence ids are assigned: the encoding must not depend on ``sequence_id``.
+        """
+        return None
+
+    def _insert_spans(self, spans: list[Span], encoded: Any) -> None:
+        """Store spans (their ``sequence_id`` now final), given what ``_encode_spans`` returned for them."""
+        raise NotImplementedError
+
+    def _select_spans(self, rollout_id: str, attempt_id: str | None) -> list[Span]:
+        """The rollout's spans (of one attempt, or all) ordered by ``sequence_id``, then insertion."""
+        raise NotImplementedError
+
+    def _get_resources(self, resources_id: str) -> ResourcesUpdate | None:
+        raise NotImplementedError
+
+    def _get_latest_resources(self) -> ResourcesUpdate | None:
+        raise NotImplementedError
+
+    def _put_resources(self, update: ResourcesUpdate) -> None:
+        """Insert or replace resources; they become the latest."""
+        raise NotImplementedError
+
+    def _detach(self, model: M) -> M:
+        """A copy of ``model`` safe to hand to callers (the default trusts the backend built a fresh one)."""
+        return model
+
+    def _data_version(self) -> int:
+        """A number that changes when another process commits (see ``_external_poll``)."""
+        return 0

@@ -1,0 +1,549 @@
+"""The store logic, written once: every public method of :class:`LightningStore` over a few storage primitives.
+
+A backend subclasses :class:`StoreCore` and implements the primitives of
+:class:`~agentlightning.store._common.StorageBackend` (get/put a rollout, an attempt, spans, resources;
+the queue; transactions). Everything else -- the state machine, id allocation, validation and error
+messages, time-out detection, ``wait_for_rollouts`` -- lives here, so
+:class:`~agentlightning.store.memory.InMemoryLightningStore` and
+:class:`~agentlightning.store.sqlite.SqliteLightningStore` behave identically by construction, and a future
+backend gets the same behaviour by implementing the same primitives.
+
+Reads return empty results (``[]``/``None``) for unknown ids; writes raise ``ValueError`` naming the id.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any, Literal
+
+from agentlightning.types import (
+    TERMINAL_ATTEMPT_STATUSES,
+    TERMINAL_ROLLOUT_STATUSES,
+    UNSET,
+    Attempt,
+    AttemptedRollout,
+    AttemptStatus,
+    NamedResources,
+    ResourcesUpdate,
+    Rollout,
+    RolloutConfig,
+    RolloutMode,
+    RolloutStatus,
+    Span,
+    new_attempt_id,
+    new_resources_id,
+    new_rollout_id,
+)
+
+from ._common import (
+    QUEUED_ROLLOUT_STATUSES,
+    RESOURCES_ADAPTER,
+    StorageBackend,
+    Waiters,
+    deadline_status,
+    rollout_status_for_attempt,
+    wait_event,
+    wake_interval,
+)
+from .base import LightningStore, OtelSpanItem
+
+if TYPE_CHECKING:
+    from opentelemetry.sdk.trace import ReadableSpan
+
+__all__ = ["StoreCore"]
+
+#: Rollout states that a span of the latest attempt turns into ``running``.
+_WAKE_BY_SPAN: frozenset[str] = frozenset({"preparing", "queuing", "requeuing"})
+#: Attempt states that a span turns into ``running`` (an unresponsive worker that speaks again is alive).
+_REVIVED_BY_SPAN: frozenset[str] = frozenset({"preparing", "unresponsive"})
+
+
+class StoreCore(StorageBackend, LightningStore):
+    """:class:`LightningStore` logic over the primitives of :class:`StorageBackend`. Pick a backend to use it."""
+
+    def __init__(self) -> None:
+        self._waiters = Waiters()
+        self._notify_pending = False
+
+    def __enter__(self) -> StoreCore:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # ==== transactions and the state machine ======================================================
+
+    @contextmanager
+    def _tx(self) -> Iterator[None]:
+        """A write transaction that wakes ``wait_for_rollouts`` waiters after it commits a status change."""
+        with self._write():
+            self._notify_pending = False
+            yield
+            notify, self._notify_pending = self._notify_pending, False
+        if notify:
+            self._waiters.notify_all()
+
+    def _require_rollout(self, rollout_id: str) -> Rollout:
+        rollout = self._get_rollout(rollout_id)
+        if rollout is None:
+            raise ValueError(f"Rollout {rollout_id!r} not found")
+        return rollout
+
+    def _require_attempt(self, rollout_id: str, attempt_id: str) -> Attempt:
+        attempt = self._get_attempt(rollout_id, attempt_id)
+        if attempt is None:
+            raise ValueError(f"Attempt {attempt_id!r} of rollout {rollout_id!r} not found")
+        return attempt
+
+    def _set_rollout_status(self, rollout: Rollout, status: RolloutStatus, now: float) -> None:
+        """Move the rollout (caller puts it): ``end_time``, queue membership and waiters follow."""
+        old = rollout.status
+        if old == status:
+            return
+        rollout.status = status
+        rollout.end_time = now if status in TERMINAL_ROLLOUT_STATUSES else None
+        if status in QUEUED_ROLLOUT_STATUSES and old not in QUEUED_ROLLOUT_STATUSES:
+            self._queue_push(rollout.rollout_id)
+        elif old in QUEUED_ROLLOUT_STATUSES and status not in QUEUED_ROLLOUT_STATUSES:
+            self._queue_remove(rollout.rollout_id)
+        if status in TERMINAL_ROLLOUT_STATUSES or old in TERMINAL_ROLLOUT_STATUSES:
+            self._notify_pending = True
+
+    def _set_attempt_status(self, rollout: Rollout, attempt: Attempt, status: AttemptStatus, now: float) -> None:
+        """Move the attempt and put it; if it is the latest one, move the rollout as the state machine says."""
+        attempt.status = status
+        attempt.end_time = now if status in TERMINAL_ATTEMPT_STATUSES else None
+        self._put_attempt(attempt)
+        latest = self._get_latest_attempt(rollout.rollout_id)
+        if latest is None or latest.attempt_id != attempt.attempt_id:
+            return
+        target = rollout_status_for_attempt(rollout, attempt)
+        if target is not None and target != rollout.status:
+            self._set_rollout_status(rollout, target, now)
+            self._put_rollout(rollout)
+
+    def _new_rollout(
+        self,
+        input: Any,
+        mode: RolloutMode | None,
+        resources_id: str | None,
+        config: RolloutConfig | None,
+        metadata: dict[str, Any] | None,
+        status: RolloutStatus,
+        now: float,
+    ) -> Rollout:
+        if resources_id is None:
+            latest = self._get_latest_resources()
+            resources_id = latest.resources_id if latest is not None else None
+        rollout_id = new_rollout_id()
+        while self._get_rollout(rollout_id) is not None:  # 48 random bits: practically never
+            rollout_id = new_rollout_id()
+        rollout = Rollout(
+            rollout_id=rollout_id,
+            input=input,
+            start_time=now,
+            mode=mode,
+            resources_id=resources_id,
+            status=status,
+            config=config.model_copy(deep=True) if config is not None else RolloutConfig(),
+            metadata=dict(metadata) if metadata else {},
+        )
+        self._put_rollout(rollout)
+        if status in QUEUED_ROLLOUT_STATUSES:
+            self._queue_push(rollout_id)
+        return rollout
+
+    def _new_attempt(self, rollout: Rollout, worker_id: str | None, now: float) -> Attempt:
+        """Attempt n+1 of the rollout, ``preparing``; the rollout becomes ``preparing`` too (caller puts it)."""
+        latest = self._get_latest_attempt(rollout.rollout_id)
+        attempt_id = new_attempt_id()
+        while self._get_attempt(rollout.rollout_id, attempt_id) is not None:
+            attempt_id = new_attempt_id()
+        attempt = Attempt(
+            rollout_id=rollout.rollout_id,
+            attempt_id=attempt_id,
+            sequence_id=1 if latest is None else latest.sequence_id + 1,
+            start_time=now,
+            status="preparing",
+            worker_id=worker_id,
+        )
+        self._put_attempt(attempt)
+        self._set_rollout_status(rollout, "preparing", now)
+        return attempt
+
+    def _attempted(self, rollout: Rollout, attempt: Attempt) -> AttemptedRollout:
+        rollout = self._detach(rollout)
+        return AttemptedRollout.model_construct(**dict(rollout), attempt=self._detach(attempt))
+
+    def _check_deadlines(self) -> None:
+        """Mark attempts past their time limit ``timeout``/``unresponsive`` (and move their rollouts)."""
+        with self._read():
+            candidates = self._deadline_candidates()
+        if not candidates:
+            return
+        now = time.time()
+        expired = [attempt for config, attempt in candidates if deadline_status(config, attempt, now)]
+        if not expired:
+            return
+        with self._tx():
+            for stale in expired:  # re-read inside the transaction: another writer may have got there first
+                rollout = self._get_rollout(stale.rollout_id)
+                attempt = self._get_attempt(stale.rollout_id, stale.attempt_id)
+                if rollout is None or attempt is None or rollout.status in TERMINAL_ROLLOUT_STATUSES:
+                    continue
+                status = deadline_status(rollout.config, attempt, now)
+                if status is not None:
+                    self._set_attempt_status(rollout, attempt, status, now)
+
+    # ==== rollouts ================================================================================
+
+    async def start_rollout(
+        self,
+        input: Any,
+        mode: RolloutMode | None = None,
+        resources_id: str | None = None,
+        config: RolloutConfig | None = None,
+        metadata: dict[str, Any] | None = None,
+    ) -> AttemptedRollout:
+        """Create a rollout and its first attempt, both ``preparing``, without queuing it.
+
+        ``resources_id=None`` picks the latest resources, if any.
+        """
+        now = time.time()
+        with self._tx():
+            rollout = self._new_rollout(input, mode, resources_id, config, metadata, "preparing", now)
+            attempt = self._new_attempt(rollout, None, now)
+        return self._attempted(rollout, attempt)
+
+    async def enqueue_rollout(
+        self,
+        input: Any,
+        mode: RolloutMode | None = None,
+        resources_id: str | None = None,
+        config: RolloutConfig | None = None,
+        metadata: dict[str, Any] | None = None,
+    ) -> Rollout:
+        """Create a rollout in ``queuing`` at the back of the queue. ``resources_id=None`` picks the latest."""
+        with self._tx():
+            rollout = self._new_rollout(input, mode, resources_id, config, metadata, "queuing", time.time())
+        return self._detach(rollout)
+
+    async def dequeue_rollout(self, worker_id: str | None = None) -> AttemptedRollout | None:
+        """Take the oldest queued (or requeued) rollout, start attempt n+1 on it (both ``preparing``).
+
+        Never blocks waiting for work: ``None`` when the queue is empty.
+        """
+        self._check_deadlines()  # a timed-out attempt may have put its rollout back on the queue
+        now = time.time()
+        with self._tx():
+            while (rollout_id := self._queue_peek()) is not None:
+                rollout = self._get_rollout(rollout_id)
+                if rollout is None or rollout.status not in QUEUED_ROLLOUT_STATUSES:
+                    self._queue_remove(rollout_id)  # defensive: the queue only ever holds queued rollouts
+                    continue
+                attempt = self._new_attempt(rollout, worker_id, now)
+                self._put_rollout(rollout)
+                break
+            else:
+                return None
+        return self._attempted(rollout, attempt)
+
+    async def start_attempt(self, rollout_id: str) -> AttemptedRollout:
+        """Start attempt n+1 of a rollout outside the queue; rollout and attempt become ``preparing``."""
+        now = time.time()
+        with self._tx():
+            rollout = self._require_rollout(rollout_id)
+            attempt = self._new_attempt(rollout, None, now)
+            self._put_rollout(rollout)
+        return self._attempted(rollout, attempt)
+
+    async def query_rollouts(
+        self,
+        *,
+        status_in: Sequence[RolloutStatus] | None = None,
+        rollout_id_in: Sequence[str] | None = None,
+        mode_in: Sequence[RolloutMode] | None = None,
+        limit: int = -1,
+        offset: int = 0,
+    ) -> list[Rollout]:
+        """Rollouts in creation order; each filter given must match; ``limit=-1`` means all."""
+        self._check_deadlines()
+        with self._read():
+            rollouts = self._select_rollouts(status_in, rollout_id_in, mode_in, limit, offset)
+        return [self._detach(rollout) for rollout in rollouts]
+
+    async def get_rollout_by_id(self, rollout_id: str) -> Rollout | None:
+        """The rollout, or ``None`` if there is none with that id."""
+        self._check_deadlines()
+        with self._read():
+            rollout = self._get_rollout(rollout_id)
+        return None if rollout is None else self._detach(rollout)
+
+    async def update_rollout(
+        self,
+        rollout_id: str,
+        input: Any = UNSET,
+        mode: RolloutMode | None = UNSET,
+        resources_id: str | None = UNSET,
+        status: RolloutStatus = UNSET,
+        config: RolloutConfig = UNSET,
+        metadata: dict[str, Any] = UNSET,
+    ) -> Rollout:
+        """Change the given fields; ``UNSET`` (the default) leaves a field alone, ``None`` sets ``None``.
+
+        A status change keeps the rest consistent: a terminal status sets ``end_time``, ``queuing`` /
+        ``requeuing`` put the rollout back on the queue, any other status takes it off.
+        """
+        given: dict[str, Any] = {
+            "input": input,
+            "mode": mode,
+            "resources_id": resources_id,
+            "config": config,
+            "metadata": metadata,
+        }
+        changes = {key: value for key, value in given.items() if value is not UNSET}
+        if changes.get("metadata") is not None:
+            changes["metadata"] = dict(changes["metadata"])  # the store owns its copy
+        with self._tx():
+            rollout = self._require_rollout(rollout_id)
+            if changes or status is not UNSET:
+                checked = {**changes, "status": status} if status is not UNSET else changes
+                updated = Rollout.model_validate({**dict(rollout), **checked})  # validates status, mode, config
+                updated.status = rollout.status
+                if status is not UNSET:
+                    self._set_rollout_status(updated, status, time.time())
+                self._put_rollout(updated)
+                rollout = updated
+        return self._detach(rollout)
+
+    async def wait_for_rollouts(self, rollout_ids: Sequence[str], timeout: float | None = None) -> list[Rollout]:
+        """Wait until every rollout is finished (``succeeded``/``failed``/``cancelled``) or ``timeout`` passes.
+
+        Returns the finished ones, in the order of ``rollout_ids`` (duplicates once); ids that do not
+        exist are not waited for. Wakes as soon as a status changes in this process (from any thread or
+        event loop); a backend shared with other processes also notices their commits within
+        ``_external_poll`` seconds. While a rollout with a time limit is pending, time limits are
+        re-checked regularly, so a timed-out attempt finishes the wait too.
+        """
+        ids = list(dict.fromkeys(rollout_ids))
+        deadline = None if timeout is None else time.monotonic() + max(0.0, timeout)
+        with self._waiters.waiter() as event:
+            while True:
+                event.clear()  # before reading: a change after the read sets it again
+                version = self._data_version()
+                finished, pending = self._poll_rollouts(ids)
+                if not pending:
+                    return finished
+                tick = wake_interval(pending)
+                while True:  # nap until something is worth a re-read
+                    remaining = None if deadline is None else deadline - time.monotonic()
+                    if remaining is not None and remaining <= 0:
+                        return self._poll_rollouts(ids)[0]
+                    naps = [t for t in (remaining, tick, self._external_poll) if t is not None]
+                    if await wait_event(event, min(naps) if naps else None) or tick is not None:
+                        break
+                    if self._external_poll is not None and self._data_version() != version:
+                        break
+
+    def _poll_rollouts(self, ids: list[str]) -> tuple[list[Rollout], list[RolloutConfig]]:
+        """The finished rollouts among ``ids`` (detached), and the configs of the unfinished ones."""
+        self._check_deadlines()
+        with self._read():
+            found = self._get_rollouts(ids)
+        finished: list[Rollout] = []
+        pending: list[RolloutConfig] = []
+        for rollout_id in ids:
+            rollout = found.get(rollout_id)
+            if rollout is None:
+                continue
+            if rollout.status in TERMINAL_ROLLOUT_STATUSES:
+                finished.append(self._detach(rollout))
+            else:
+                pending.append(rollout.config)
+        return finished, pending
+
+    # ==== attempts ================================================================================
+
+    async def query_attempts(self, rollout_id: str) -> list[Attempt]:
+        """The rollout's attempts by ``sequence_id`` (empty for an unknown rollout)."""
+        self._check_deadlines()
+        with self._read():
+            attempts = self._get_attempts(rollout_id)
+        return [self._detach(attempt) for attempt in attempts]
+
+    async def get_latest_attempt(self, rollout_id: str) -> Attempt | None:
+        """The attempt with the highest ``sequence_id``, or ``None``."""
+        self._check_deadlines()
+        with self._read():
+            attempt = self._get_latest_attempt(rollout_id)
+        return None if attempt is None else self._detach(attempt)
+
+    async def update_attempt(
+        self,
+        rollout_id: str,
+        attempt_id: str | Literal["latest"],
+        status: AttemptStatus = UNSET,
+        worker_id: str | None = UNSET,
+        last_heartbeat_time: float | None = UNSET,
+        metadata: dict[str, Any] = UNSET,
+    ) -> Attempt:
+        """Change the given fields of an attempt (``"latest"``: the one with the highest ``sequence_id``).
+
+        A status change on the latest attempt moves the rollout as the state machine says; a terminal
+        status sets the attempt's ``end_time``.
+        """
+        given: dict[str, Any] = {
+            "worker_id": worker_id,
+            "last_heartbeat_time": last_heartbeat_time,
+            "metadata": metadata,
+        }
+        changes = {key: value for key, value in given.items() if value is not UNSET}
+        if changes.get("metadata") is not None:
+            changes["metadata"] = dict(changes["metadata"])  # the store owns its copy
+        with self._tx():
+            rollout = self._require_rollout(rollout_id)
+            if attempt_id == "latest":
+                attempt = self._get_latest_attempt(rollout_id)
+                if attempt is None:
+                    raise ValueError(f"Rollout {rollout_id!r} has no attempt yet, so it has no 'latest' attempt")
+            else:
+                attempt = self._require_attempt(rollout_id, attempt_id)
+            checked = {**changes, "status": status} if status is not UNSET else changes
+            updated = Attempt.model_validate({**dict(attempt), **checked})
+            if status is not UNSET and status != attempt.status:
+                self._set_attempt_status(rollout, updated, status, time.time())
+            else:
+                self._put_attempt(updated)
+        return self._detach(updated)
+
+    # ==== spans ===================================================================================
+
+    async def add_span(self, span: Span) -> Span:
+        """Store a span as given, its ``sequence_id`` included (the rollout's counter moves past it)."""
+        return self._ingest([span], allocate=False)[0]
+
+    async def add_many_spans(self, spans: Sequence[Span]) -> list[Span]:
+        """Store spans as given, in one transaction: all of them or, on an unknown id, none."""
+        return self._ingest(list(spans), allocate=False)
+
+    async def add_otel_span(
+        self, rollout_id: str, attempt_id: str, readable_span: ReadableSpan, sequence_id: int | None = None
+    ) -> Span:
+        """Convert and store one OpenTelemetry span; ``sequence_id=None`` takes the rollout's next one."""
+        if sequence_id is not None:
+            return await self.add_span(Span.from_opentelemetry(readable_span, rollout_id, attempt_id, sequence_id))
+        return (await self.add_otel_spans([(rollout_id, attempt_id, readable_span)]))[0]
+
+    async def add_otel_spans(self, items: Sequence[OtelSpanItem]) -> list[Span]:
+        """Convert and store many OpenTelemetry spans in one transaction, numbering them per rollout.
+
+        The spans of each rollout take consecutive sequence ids, in the order given. An unknown rollout
+        or attempt anywhere in the batch raises ``ValueError`` and stores nothing.
+        """
+        spans = [Span.from_opentelemetry(readable, rid, aid, 0) for rid, aid, readable in items]
+        return self._ingest(spans, allocate=True)
+
+    async def get_next_span_sequence_id(self, rollout_id: str, attempt_id: str) -> int:
+        """Reserve and return the rollout's next span sequence id (strictly increasing within the rollout)."""
+        with self._tx():
+            self._require_rollout(rollout_id)
+            self._require_attempt(rollout_id, attempt_id)
+            return self._reserve_sequence_ids(rollout_id, 1)
+
+    async def query_spans(self, rollout_id: str, attempt_id: str | Literal["latest"] | None = None) -> list[Span]:
+        """The rollout's spans by ``sequence_id``: all attempts (``None``), one attempt, or the ``"latest"``."""
+        with self._read():
+            if attempt_id == "latest":
+                latest = self._get_latest_attempt(rollout_id)
+                if latest is None:
+                    return []
+                attempt_id = latest.attempt_id
+            return self._select_spans(rollout_id, attempt_id)
+
+    def _ingest(self, spans: list[Span], allocate: bool) -> list[Span]:
+        """Store spans in one transaction: check ids, number them (or respect their numbers), beat hearts."""
+        if not spans:
+            return spans
+        encoded = self._encode_spans(spans)
+        now = time.time()
+        pairs = dict.fromkeys((span.rollout_id, span.attempt_id) for span in spans)
+        with self._tx():
+            rollouts = {rid: self._require_rollout(rid) for rid, _ in pairs}
+            attempts = {(rid, aid): self._require_attempt(rid, aid) for rid, aid in pairs}
+            if allocate:
+                counts = Counter(span.rollout_id for span in spans)
+                next_ids = {rid: self._reserve_sequence_ids(rid, n) for rid, n in counts.items()}
+                for span in spans:
+                    span.sequence_id = next_ids[span.rollout_id]
+                    next_ids[span.rollout_id] += 1
+            else:
+                top: dict[str, int] = {}
+                for span in spans:
+                    if span.sequence_id > top.get(span.rollout_id, 0):
+                        top[span.rollout_id] = span.sequence_id
+                for rid, seq in top.items():
+                    self._bump_sequence_id(rid, seq)
+            self._insert_spans(spans, encoded)
+            for (rid, _), attempt in attempts.items():
+                self._heartbeat(rollouts[rid], attempt, now)
+        return spans
+
+    def _heartbeat(self, rollout: Rollout, attempt: Attempt, now: float) -> None:
+        """A span arrived: the attempt is alive (``running``), and so is the rollout if this is its latest attempt."""
+        attempt.last_heartbeat_time = now
+        if attempt.status in _REVIVED_BY_SPAN:
+            attempt.status = "running"
+            attempt.end_time = None
+        self._put_attempt(attempt)
+        if rollout.status in _WAKE_BY_SPAN:
+            latest = self._get_latest_attempt(rollout.rollout_id)
+            if latest is not None and latest.attempt_id == attempt.attempt_id:
+                self._set_rollout_status(rollout, "running", now)
+                self._put_rollout(rollout)
+
+    # ==== resources ===============================================================================
+
+    async def add_resources(self, resources: NamedResources) -> ResourcesUpdate:
+        """Store resources under a fresh ``rs-`` id, version 1; they become the latest."""
+        checked = RESOURCES_ADAPTER.validate_python(resources)
+        now = time.time()
+        with self._tx():
+            resources_id = new_resources_id()
+            while self._get_resources(resources_id) is not None:
+                resources_id = new_resources_id()
+            update = ResourcesUpdate(
+                resources_id=resources_id, create_time=now, update_time=now, version=1, resources=checked
+            )
+            self._put_resources(update)
+        return self._detach(update)
+
+    async def update_resources(self, resources_id: str, resources: NamedResources) -> ResourcesUpdate:
+        """Create or replace the resources under ``resources_id`` (version + 1); they become the latest."""
+        checked = RESOURCES_ADAPTER.validate_python(resources)
+        now = time.time()
+        with self._tx():
+            old = self._get_resources(resources_id)
+            update = ResourcesUpdate(
+                resources_id=resources_id,
+                create_time=old.create_time if old is not None else now,
+                update_time=now,
+                version=old.version + 1 if old is not None else 1,
+                resources=checked,
+            )
+            self._put_resources(update)
+        return self._detach(update)
+
+    async def get_resources_by_id(self, resources_id: str) -> ResourcesUpdate | None:
+        """The resources stored under ``resources_id``, or ``None``."""
+        with self._read():
+            update = self._get_resources(resources_id)
+        return None if update is None else self._detach(update)
+
+    async def get_latest_resources(self) -> ResourcesUpdate | None:
+        """The resources most recently added or updated, or ``None``."""
+        with self._read():
+            update = self._get_latest_resources()
+        return None if update is None else self._detach(update)

@@ -1,0 +1,370 @@
+"""``SqliteLightningStore``: the embedded, durable default store -- one SQLite file, shared safely by processes.
+
+Usage::
+
+    from agentlightning.store import SqliteLightningStore
+
+    store = SqliteLightningStore(".agentlightning/store.db")   # created (with its directory) if missing
+    rollout = await store.enqueue_rollout({"question": "2+2?"})
+    ...
+    store.close()                                             # or: with SqliteLightningStore(path) as store:
+
+Any number of processes on one machine may open the same file at once: runners dequeue distinct rollouts,
+span sequence ids stay unique and increasing per rollout, and a process killed mid-write loses nothing it
+had committed. Behaviour (state machine, errors, time-outs, ``wait_for_rollouts``) is that of every
+backend and lives in :class:`~agentlightning.store._core.StoreCore`; this module maps it onto tables.
+
+How it is stored:
+
+- WAL journal (``PRAGMA journal_mode=WAL``), ``synchronous=NORMAL`` (a commit survives a killed process; an
+  OS crash may lose the last commits but never corrupts the file), ``busy_timeout`` 30 s by default.
+- Every read-modify-write (dequeue, sequence-id allocation, state transitions) is one ``BEGIN IMMEDIATE``
+  transaction; a batch of spans (``add_many_spans``, ``add_otel_spans``) is one transaction and one
+  ``executemany``.
+- Tables ``rollouts``, ``attempts``, ``spans``, ``queue``, ``resources``: each model as its pydantic JSON in a
+  ``data`` column, plus the indexed columns queries need. A span's ``sequence_id`` lives in its column only
+  (the JSON is made before the id is allocated, outside the write lock). Each rollout row carries its span
+  counter (``span_seq``). The schema version is ``PRAGMA user_version``.
+- ``Rollout.input`` must be JSON-serializable by pydantic (dicts, lists, strings, numbers, models,
+  dataclasses...); it comes back as plain JSON data.
+
+Threads and loops: one connection (``check_same_thread=False``) behind a :class:`threading.RLock`. The
+async methods run their SQL directly on the calling thread: the statements take microseconds to a few
+milliseconds, much less than handing each one to a worker thread would cost. The exception is a write
+waiting for another *process* holding the write lock (up to ``busy_timeout``), which blocks its caller.
+
+``wait_for_rollouts`` wakes at once on changes made through this object and notices other processes'
+commits within 50 ms (a ``PRAGMA data_version`` check, re-reading only when it moved).
+
+Opening a file that exists and is not a SQLite database raises :class:`NotASqliteDatabaseError` (a
+``ValueError``) and leaves the file untouched. ``":memory:"`` gives a private, non-persistent database.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from agentlightning.types import Attempt, ResourcesUpdate, Rollout, RolloutConfig, Span
+
+from ._common import has_deadline
+from ._core import StoreCore
+
+__all__ = ["SCHEMA_VERSION", "NotASqliteDatabaseError", "SqliteLightningStore"]
+
+#: The schema this module writes, kept in ``PRAGMA user_version``.
+SCHEMA_VERSION = 1
+
+_HEADER = b"SQLite format 3\x00"
+_NO_SEQUENCE = {"sequence_id"}
+
+_SCHEMA = [
+    """CREATE TABLE IF NOT EXISTS rollouts (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        rollout_id TEXT NOT NULL UNIQUE,
+        status TEXT NOT NULL,
+        mode TEXT,
+        has_deadline INTEGER NOT NULL DEFAULT 0,
+        span_seq INTEGER NOT NULL DEFAULT 0,
+        data TEXT NOT NULL
+    )""",
+    "CREATE INDEX IF NOT EXISTS rollouts_by_status ON rollouts(status)",
+    """CREATE TABLE IF NOT EXISTS attempts (
+        rollout_id TEXT NOT NULL,
+        attempt_id TEXT NOT NULL,
+        sequence_id INTEGER NOT NULL,
+        status TEXT NOT NULL,
+        data TEXT NOT NULL,
+        PRIMARY KEY (rollout_id, attempt_id)
+    )""",
+    "CREATE INDEX IF NOT EXISTS attempts_by_sequence ON attempts(rollout_id, sequence_id)",
+    "CREATE INDEX IF NOT EXISTS attempts_active ON attempts(rollout_id) WHERE status IN ('preparing', 'running')",
+    """CREATE TABLE IF NOT EXISTS spans (
+        rollout_id TEXT NOT NULL,
+        attempt_id TEXT NOT NULL,
+        sequence_id INTEGER NOT NULL,
+        data TEXT NOT NULL
+    )""",
+    "CREATE INDEX IF NOT EXISTS spans_by_sequence ON spans(rollout_id, sequence_id)",
+    "CREATE TABLE IF NOT EXISTS queue (pos INTEGER PRIMARY KEY AUTOINCREMENT, rollout_id TEXT NOT NULL UNIQUE)",
+    """CREATE TABLE IF NOT EXISTS resources (
+        resources_id TEXT PRIMARY KEY,
+        touched INTEGER NOT NULL,
+        data TEXT NOT NULL
+    )""",
+    "CREATE INDEX IF NOT EXISTS resources_by_touch ON resources(touched)",
+]
+
+
+class NotASqliteDatabaseError(ValueError):
+    """The path given to :class:`SqliteLightningStore` holds something that is not a SQLite database."""
+
+
+def _check_path(path: Path) -> None:
+    """Refuse, without writing a byte, a path that exists and is not a SQLite database."""
+    if path.is_dir():
+        raise NotASqliteDatabaseError(
+            f"{str(path)!r} is a directory, not a SQLite database file; "
+            f"pass a file path instead, e.g. {str(path / 'store.db')!r}"
+        )
+    if path.exists():
+        with path.open("rb") as file:
+            header = file.read(len(_HEADER))
+        if header and header != _HEADER:
+            raise NotASqliteDatabaseError(
+                f"{str(path)!r} exists but is not a SQLite database (it does not start with the SQLite header); "
+                "it was left untouched. Pass the path of an agentlightning store, a new file, or an empty one."
+            )
+
+
+def _span_from_row(sequence_id: int, data: str) -> Span:
+    # The JSON was written without "sequence_id" (allocated later); splice the column back in.
+    return Span.model_validate_json(f'{{"sequence_id":{sequence_id},{data[1:]}')
+
+
+def _as_json_list(values: Sequence[str]) -> str:
+    return json.dumps(list(values))
+
+
+class SqliteLightningStore(StoreCore):
+    """A :class:`~agentlightning.store.LightningStore` in one SQLite file, safe for several processes.
+
+    Args:
+        path: The database file (``str`` or path-like). Missing parent directories are created. An existing
+            empty file is initialized; an existing non-SQLite file raises :class:`NotASqliteDatabaseError`.
+            ``":memory:"`` gives a private in-memory database.
+        busy_timeout: Seconds a write waits for another process's write lock before failing.
+    """
+
+    _external_poll = 0.05
+
+    def __init__(self, path: str | os.PathLike[str], *, busy_timeout: float = 30.0) -> None:
+        super().__init__()
+        self.path = str(path)
+        self._lock = threading.RLock()
+        if self.path != ":memory:":
+            file = Path(self.path)
+            _check_path(file)
+            file.parent.mkdir(parents=True, exist_ok=True)
+        self._conn = sqlite3.connect(self.path, timeout=busy_timeout, isolation_level=None, check_same_thread=False)
+        try:
+            self._setup(busy_timeout)
+        except sqlite3.DatabaseError as exc:
+            self._conn.close()
+            raise NotASqliteDatabaseError(
+                f"{self.path!r} could not be opened as an agentlightning SQLite store: {exc}"
+            ) from exc
+        except BaseException:
+            self._conn.close()
+            raise
+
+    def _setup(self, busy_timeout: float) -> None:
+        conn = self._conn
+        conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute("PRAGMA synchronous = NORMAL")
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+            if version > SCHEMA_VERSION:
+                raise ValueError(
+                    f"{self.path!r} holds store schema {version}, newer than the {SCHEMA_VERSION} this "
+                    "agentlightning understands; upgrade agentlightning or use another path"
+                )
+            if version < SCHEMA_VERSION:
+                for statement in _SCHEMA:
+                    conn.execute(statement)
+                conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+
+    def __repr__(self) -> str:
+        return f"SqliteLightningStore({self.path!r})"
+
+    def close(self) -> None:
+        """Close the connection. Idempotent; the store cannot be used afterwards."""
+        with self._lock:
+            self._conn.close()
+
+    # ---- transactions ----------------------------------------------------------------------------
+
+    def _read(self) -> threading.RLock:
+        return self._lock  # each statement reads a consistent snapshot; none needs more
+
+    @contextmanager
+    def _write(self) -> Iterator[None]:
+        with self._lock:
+            conn = self._conn
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield
+                conn.execute("COMMIT")
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+
+    def _data_version(self) -> int:
+        with self._lock:
+            return int(self._conn.execute("PRAGMA data_version").fetchone()[0])
+
+    def _all(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+        return self._conn.execute(sql, params).fetchall()
+
+    def _one(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        return self._conn.execute(sql, params).fetchone()
+
+    # ---- rollouts and queue ----------------------------------------------------------------------
+
+    def _get_rollout(self, rollout_id: str) -> Rollout | None:
+        row = self._one("SELECT data FROM rollouts WHERE rollout_id = ?", (rollout_id,))
+        return None if row is None else Rollout.model_validate_json(row[0])
+
+    def _get_rollouts(self, rollout_ids: list[str]) -> dict[str, Rollout]:
+        rows = self._all(
+            "SELECT rollout_id, data FROM rollouts WHERE rollout_id IN (SELECT value FROM json_each(?))",
+            (_as_json_list(rollout_ids),),
+        )
+        return {rid: Rollout.model_validate_json(data) for rid, data in rows}
+
+    def _select_rollouts(
+        self,
+        status_in: Sequence[str] | None,
+        rollout_id_in: Sequence[str] | None,
+        mode_in: Sequence[str] | None,
+        limit: int,
+        offset: int,
+    ) -> list[Rollout]:
+        clauses: list[str] = []
+        params: list[Any] = []
+        for column, values in (("status", status_in), ("rollout_id", rollout_id_in), ("mode", mode_in)):
+            if values is not None:
+                clauses.append(f"{column} IN (SELECT value FROM json_each(?))")
+                params.append(_as_json_list(values))
+        where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
+        params += [limit if limit >= 0 else -1, max(0, offset)]
+        rows = self._all(f"SELECT data FROM rollouts{where} ORDER BY seq LIMIT ? OFFSET ?", params)
+        return [Rollout.model_validate_json(data) for (data,) in rows]
+
+    def _put_rollout(self, rollout: Rollout) -> None:
+        self._conn.execute(
+            "INSERT INTO rollouts (rollout_id, status, mode, has_deadline, data) VALUES (?, ?, ?, ?, ?) "
+            "ON CONFLICT (rollout_id) DO UPDATE SET status = excluded.status, mode = excluded.mode, "
+            "has_deadline = excluded.has_deadline, data = excluded.data",
+            (
+                rollout.rollout_id,
+                rollout.status,
+                rollout.mode,
+                int(has_deadline(rollout.config)),
+                rollout.model_dump_json(),
+            ),
+        )
+
+    def _queue_push(self, rollout_id: str) -> None:
+        # REPLACE deletes a row already there and inserts a new one: AUTOINCREMENT puts it at the back.
+        self._conn.execute("INSERT OR REPLACE INTO queue (rollout_id) VALUES (?)", (rollout_id,))
+
+    def _queue_remove(self, rollout_id: str) -> None:
+        self._conn.execute("DELETE FROM queue WHERE rollout_id = ?", (rollout_id,))
+
+    def _queue_peek(self) -> str | None:
+        row = self._one("SELECT rollout_id FROM queue ORDER BY pos LIMIT 1")
+        return None if row is None else str(row[0])
+
+    # ---- attempts --------------------------------------------------------------------------------
+
+    def _get_attempt(self, rollout_id: str, attempt_id: str) -> Attempt | None:
+        row = self._one("SELECT data FROM attempts WHERE rollout_id = ? AND attempt_id = ?", (rollout_id, attempt_id))
+        return None if row is None else Attempt.model_validate_json(row[0])
+
+    def _get_attempts(self, rollout_id: str) -> list[Attempt]:
+        rows = self._all("SELECT data FROM attempts WHERE rollout_id = ? ORDER BY sequence_id", (rollout_id,))
+        return [Attempt.model_validate_json(data) for (data,) in rows]
+
+    def _get_latest_attempt(self, rollout_id: str) -> Attempt | None:
+        row = self._one(
+            "SELECT data FROM attempts WHERE rollout_id = ? ORDER BY sequence_id DESC LIMIT 1", (rollout_id,)
+        )
+        return None if row is None else Attempt.model_validate_json(row[0])
+
+    def _put_attempt(self, attempt: Attempt) -> None:
+        self._conn.execute(
+            "INSERT INTO attempts (rollout_id, attempt_id, sequence_id, status, data) VALUES (?, ?, ?, ?, ?) "
+            "ON CONFLICT (rollout_id, attempt_id) DO UPDATE SET sequence_id = excluded.sequence_id, "
+            "status = excluded.status, data = excluded.data",
+            (attempt.rollout_id, attempt.attempt_id, attempt.sequence_id, attempt.status, attempt.model_dump_json()),
+        )
+
+    def _deadline_candidates(self) -> list[tuple[RolloutConfig, Attempt]]:
+        rows = self._all(
+            "SELECT json_extract(r.data, '$.config'), a.data FROM attempts AS a "
+            "JOIN rollouts AS r ON r.rollout_id = a.rollout_id "
+            "WHERE a.status IN ('preparing', 'running') AND r.has_deadline = 1 "
+            "AND r.status NOT IN ('failed', 'succeeded', 'cancelled')"
+        )
+        return [(RolloutConfig.model_validate_json(config), Attempt.model_validate_json(data)) for config, data in rows]
+
+    # ---- spans -----------------------------------------------------------------------------------
+
+    def _reserve_sequence_ids(self, rollout_id: str, count: int) -> int:
+        row = self._one(
+            "UPDATE rollouts SET span_seq = span_seq + ? WHERE rollout_id = ? RETURNING span_seq", (count, rollout_id)
+        )
+        return int(row[0]) - count + 1
+
+    def _bump_sequence_id(self, rollout_id: str, at_least: int) -> None:
+        self._conn.execute(
+            "UPDATE rollouts SET span_seq = MAX(span_seq, ?) WHERE rollout_id = ?", (at_least, rollout_id)
+        )
+
+    def _encode_spans(self, spans: list[Span]) -> list[str]:
+        return [span.model_dump_json(exclude=_NO_SEQUENCE) for span in spans]
+
+    def _insert_spans(self, spans: list[Span], encoded: list[str]) -> None:
+        self._conn.executemany(
+            "INSERT INTO spans (rollout_id, attempt_id, sequence_id, data) VALUES (?, ?, ?, ?)",
+            [
+                (span.rollout_id, span.attempt_id, span.sequence_id, data)
+                for span, data in zip(spans, encoded, strict=True)
+            ],
+        )
+
+    def _select_spans(self, rollout_id: str, attempt_id: str | None) -> list[Span]:
+        if attempt_id is None:
+            rows = self._all(
+                "SELECT sequence_id, data FROM spans WHERE rollout_id = ? ORDER BY sequence_id, rowid", (rollout_id,)
+            )
+        else:
+            rows = self._all(
+                "SELECT sequence_id, data FROM spans WHERE rollout_id = ? AND attempt_id = ? "
+                "ORDER BY sequence_id, rowid",
+                (rollout_id, attempt_id),
+            )
+        return [_span_from_row(seq, data) for seq, data in rows]
+
+    # ---- resources -------------------------------------------------------------------------------
+
+    def _get_resources(self, resources_id: str) -> ResourcesUpdate | None:
+        row = self._one("SELECT data FROM resources WHERE resources_id = ?", (resources_id,))
+        return None if row is None else ResourcesUpdate.model_validate_json(row[0])
+
+    def _get_latest_resources(self) -> ResourcesUpdate | None:
+        row = self._one("SELECT data FROM resources ORDER BY touched DESC LIMIT 1")
+        return None if row is None else ResourcesUpdate.model_validate_json(row[0])
+
+    def _put_resources(self, update: ResourcesUpdate) -> None:
+        self._conn.execute(
+            "INSERT INTO resources (resources_id, touched, data) "
+            "VALUES (?, (SELECT COALESCE(MAX(touched), 0) + 1 FROM resources), ?) "
+            "ON CONFLICT (resources_id) DO UPDATE SET touched = excluded.touched, data = excluded.data",
+            (update.resources_id, update.model_dump_json()),
+        )

@@ -1,0 +1,248 @@
+"""What only the SQLite store promises: persistence, file safety, several processes, surviving SIGKILL."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from agentlightning.store import SqliteLightningStore
+from agentlightning.store.sqlite import SCHEMA_VERSION, NotASqliteDatabaseError
+from agentlightning.types import LLM, RolloutConfig
+
+from ._helpers import make_span, running_rollout
+
+# A child process: open the store, wait at a barrier (files), then write spans in batches through
+# add_otel_spans, printing "<batch>" after each committed batch. argv: db rollout attempt tag batches size.
+_WRITER = textwrap.dedent(
+    """
+    import asyncio, pathlib, sys, time
+    from opentelemetry.sdk.trace import TracerProvider
+    from agentlightning.store import SqliteLightningStore
+
+    db, rid, aid, tag, batches, size = sys.argv[1:7]
+    store = SqliteLightningStore(db)
+    tracer = TracerProvider(shutdown_on_exit=False).get_tracer("child")
+    folder = pathlib.Path(db).parent
+    (folder / f"{tag}.ready").touch()
+    deadline = time.monotonic() + 20
+    while len(list(folder.glob("*.ready"))) < int(sys.argv[7]) and time.monotonic() < deadline:
+        time.sleep(0.005)
+
+    async def main():
+        batch = 0
+        while int(batches) < 0 or batch < int(batches):
+            items = []
+            for i in range(int(size)):
+                span = tracer.start_span(f"{tag}-{batch}-{i}", attributes={"batch": batch, "i": i})
+                span.end()
+                items.append((rid, aid, span))
+            await store.add_otel_spans(items)
+            print(batch, flush=True)
+            batch += 1
+
+    asyncio.run(main())
+    """
+)
+
+
+def _writer(db: Path, rid: str, aid: str, tag: str, batches: int, size: int, parties: int) -> subprocess.Popen[str]:
+    args = [sys.executable, "-c", _WRITER, str(db), rid, aid, tag, str(batches), str(size), str(parties)]
+    return subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _integrity(db: Path) -> str:
+    conn = sqlite3.connect(db)
+    try:
+        return str(conn.execute("PRAGMA integrity_check").fetchone()[0])
+    finally:
+        conn.close()
+
+
+async def test_data_survives_reopening(tmp_path: Path) -> None:
+    db = tmp_path / "nested" / "dir" / "store.db"  # parent directories are created
+    with SqliteLightningStore(db) as store:
+        resources = await store.add_resources({"llm": LLM(endpoint="http://a", model="a")})
+        queued = [(await store.enqueue_rollout(i, config=RolloutConfig(max_attempts=2))).rollout_id for i in range(3)]
+        rid, aid = await running_rollout(store)
+        await store.add_many_spans([make_span(rid, aid, 1, "one"), make_span(rid, aid, 2, "two")])
+        await store.update_attempt(rid, aid, status="succeeded")
+
+    with SqliteLightningStore(db) as store:
+        assert await store.get_latest_resources() == resources
+        rollout = await store.get_rollout_by_id(rid)
+        assert rollout is not None and rollout.status == "succeeded"
+        assert [s.name for s in await store.query_spans(rid)] == ["one", "two"]
+        assert await store.get_next_span_sequence_id(rid, aid) == 3  # the counter persisted too
+        assert [(await store.dequeue_rollout()).rollout_id for _ in queued] == queued  # type: ignore[union-attr]
+        assert (await store.get_rollout_by_id(queued[0])).config.max_attempts == 2  # type: ignore[union-attr]
+
+
+def test_wal_mode_schema_version_and_integrity(tmp_path: Path) -> None:
+    db = tmp_path / "store.db"
+    SqliteLightningStore(db).close()
+    conn = sqlite3.connect(db)
+    try:
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    finally:
+        conn.close()
+    assert _integrity(db) == "ok"
+
+
+def test_a_file_that_is_not_a_database_is_refused_and_left_untouched(tmp_path: Path) -> None:
+    path = tmp_path / "notes.txt"
+    content = b"my precious notes\nthat are not a database at all\n" * 10
+    path.write_bytes(content)
+    with pytest.raises(ValueError, match=str(path)) as info:
+        SqliteLightningStore(path)
+    assert isinstance(info.value, NotASqliteDatabaseError)
+    assert "not a SQLite database" in str(info.value)
+    assert path.read_bytes() == content
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt"]  # no -wal / -shm left behind
+
+
+def test_a_tiny_non_database_file_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "tiny.db"
+    path.write_bytes(b"x")
+    with pytest.raises(NotASqliteDatabaseError, match=str(path)):
+        SqliteLightningStore(path)
+    assert path.read_bytes() == b"x"
+
+
+def test_a_directory_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(NotASqliteDatabaseError, match="directory"):
+        SqliteLightningStore(tmp_path)
+
+
+async def test_an_empty_file_is_initialized(tmp_path: Path) -> None:
+    path = tmp_path / "empty.db"
+    path.touch()
+    with SqliteLightningStore(path) as store:
+        assert (await store.enqueue_rollout("t")).status == "queuing"
+    assert _integrity(path) == "ok"
+
+
+def test_a_newer_schema_is_refused(tmp_path: Path) -> None:
+    db = tmp_path / "store.db"
+    SqliteLightningStore(db).close()
+    conn = sqlite3.connect(db)
+    conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+    conn.close()
+    with pytest.raises(ValueError, match="newer"):
+        SqliteLightningStore(db)
+
+
+async def test_in_memory_database(tmp_path: Path) -> None:
+    with SqliteLightningStore(":memory:") as store:
+        rid, aid = await running_rollout(store)
+        await store.add_span(make_span(rid, aid, 1))
+        assert len(await store.query_spans(rid)) == 1
+
+
+async def test_two_stores_on_one_file_see_each_other(tmp_path: Path) -> None:
+    db = tmp_path / "store.db"
+    with SqliteLightningStore(db) as a, SqliteLightningStore(db) as b:
+        rid, aid = await running_rollout(a)
+
+        async def finish_through_b() -> None:
+            await asyncio.sleep(0.05)
+            await b.update_attempt(rid, aid, status="succeeded")
+
+        task = asyncio.create_task(finish_through_b())
+        started = time.monotonic()
+        [done] = await a.wait_for_rollouts([rid], timeout=10)  # a learns of b's commit via data_version
+        assert time.monotonic() - started < 5 and done.status == "succeeded"
+        await task
+
+
+@pytest.mark.slow
+async def test_two_processes_write_spans_concurrently(tmp_path: Path) -> None:
+    db = tmp_path / "store.db"
+    with SqliteLightningStore(db) as store:
+        rid, aid = await running_rollout(store)
+        batches, size = 10, 100
+        children = [_writer(db, rid, aid, tag, batches, size, parties=2) for tag in ("p1", "p2")]
+        for child in children:
+            out, err = child.communicate(timeout=60)
+            assert child.returncode == 0, err
+            assert out.split() == [str(b) for b in range(batches)]
+
+        spans = await store.query_spans(rid)
+        seqs = [s.sequence_id for s in spans]
+        assert len(spans) == 2 * batches * size
+        assert len(set(seqs)) == len(seqs) and seqs == sorted(seqs)
+        for tag in ("p1", "p2"):  # each writer's spans are numbered in the order it wrote them
+            mine = [s.name for s in spans if s.name.startswith(f"{tag}-")]
+            assert mine == [f"{tag}-{b}-{i}" for b in range(batches) for i in range(size)]
+        assert await store.get_next_span_sequence_id(rid, aid) == 2 * batches * size + 1
+    assert _integrity(db) == "ok"
+
+
+@pytest.mark.slow
+async def test_two_processes_dequeue_distinct_rollouts(tmp_path: Path) -> None:
+    db = tmp_path / "store.db"
+    script = textwrap.dedent(
+        """
+        import asyncio, sys
+        from agentlightning.store import SqliteLightningStore
+
+        async def main():
+            store = SqliteLightningStore(sys.argv[1])
+            while (attempted := await store.dequeue_rollout(worker_id=sys.argv[2])) is not None:
+                print(attempted.rollout_id, flush=True)
+
+        asyncio.run(main())
+        """
+    )
+    with SqliteLightningStore(db) as store:
+        ids = [(await store.enqueue_rollout(i)).rollout_id for i in range(60)]
+    children = [
+        subprocess.Popen([sys.executable, "-c", script, str(db), f"w{n}"], stdout=subprocess.PIPE, text=True)
+        for n in range(2)
+    ]
+    taken = [child.communicate(timeout=60)[0].split() for child in children]
+    assert all(child.returncode == 0 for child in children)
+    assert sorted(taken[0] + taken[1]) == sorted(ids)  # every rollout handed out exactly once
+    with SqliteLightningStore(db) as store:
+        statuses = {r.status for r in await store.query_rollouts()}
+        assert statuses == {"preparing"}
+
+
+@pytest.mark.slow
+async def test_sigkill_mid_stream_loses_no_committed_batch(tmp_path: Path) -> None:
+    db = tmp_path / "store.db"
+    size = 200
+    with SqliteLightningStore(db) as store:
+        rid, aid = await running_rollout(store)
+    child = _writer(db, rid, aid, "k", batches=-1, size=size, parties=1)  # writes until killed
+    assert child.stdout is not None
+    reported: list[int] = []
+    while len(reported) < 5:
+        line = child.stdout.readline()
+        assert line, child.stderr.read() if child.stderr else "child died"
+        reported.append(int(line))
+    os.kill(child.pid, signal.SIGKILL)
+    rest, _ = child.communicate(timeout=30)
+    reported += [int(line) for line in rest.split()]  # printed before the kill: committed too
+    assert child.returncode == -signal.SIGKILL
+
+    assert _integrity(db) == "ok"
+    with SqliteLightningStore(db) as store:
+        spans = await store.query_spans(rid)
+        names = {s.name for s in spans}
+        for batch in reported:
+            assert {f"k-{batch}-{i}" for i in range(size)} <= names
+        seqs = [s.sequence_id for s in spans]
+        assert len(set(seqs)) == len(seqs)
+        assert len(spans) % size == 0  # a batch is all there or not at all
+        assert await store.get_next_span_sequence_id(rid, aid) > max(seqs)
+    assert _integrity(db) == "ok"
