@@ -197,6 +197,14 @@ class _Server(ThreadingHTTPServer):
     allow_reuse_address = True
     owner: ScriptedOpenAIServer
 
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A client that stops reading a stream (break, close, garbage collection) resets the connection:
+        # normal for this server, not worth a traceback on stderr.
+        import sys
+
+        if not isinstance(sys.exc_info()[1], (ConnectionError, TimeoutError)):
+            super().handle_error(request, client_address)
+
 
 class ScriptedOpenAIServer:
     """Start with ``start()`` or ``with``; ``base_url`` ends in ``/v1``."""

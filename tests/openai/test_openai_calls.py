@@ -322,9 +322,9 @@ async def test_async_api_error(aclient: openai.AsyncOpenAI, server: ScriptedOpen
 
 
 def test_connection_error(llm_spans: Any) -> None:
-    with openai.OpenAI(base_url="http://127.0.0.1:9/v1", api_key="k", max_retries=0) as c:
-        with pytest.raises(openai.APIConnectionError):
-            c.chat.completions.create(model="m", messages=MESSAGES)
+    c = openai.OpenAI(base_url="http://127.0.0.1:9/v1", api_key="k", max_retries=0)  # nothing listens on port 9
+    with c, pytest.raises(openai.APIConnectionError):
+        c.chat.completions.create(model="m", messages=MESSAGES)
     assert llm_spans()[0].attributes[sc.ERROR_TYPE] == "APIConnectionError"
 
 

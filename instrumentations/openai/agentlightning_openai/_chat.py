@@ -245,7 +245,9 @@ class ChatStreamHandler:
         if self.model:
             attributes[GEN_AI_RESPONSE_MODEL] = self.model
         ordered = [self.choices[i] for i in sorted(self.choices)]
-        attributes[GEN_AI_RESPONSE_FINISH_REASONS] = tuple(s.finish_reason or "" for s in ordered)
+        reasons = tuple(s.finish_reason for s in ordered if s.finish_reason)
+        if reasons:  # a stream closed early has none
+            attributes[GEN_AI_RESPONSE_FINISH_REASONS] = reasons
         usage = self.usage
         if usage is not None:
             if usage.prompt_tokens is not None:
