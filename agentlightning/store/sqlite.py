@@ -36,8 +36,9 @@ waiting for another *process* holding the write lock (up to ``busy_timeout``), w
 ``wait_for_rollouts`` wakes at once on changes made through this object and notices other processes'
 commits within 50 ms (a ``PRAGMA data_version`` check, re-reading only when it moved).
 
-Opening a file that exists and is not a SQLite database raises :class:`NotASqliteDatabaseError` (a
-``ValueError``) and leaves the file untouched. ``":memory:"`` gives a private, non-persistent database.
+Opening a file that exists and is not a SQLite database, or is the SQLite database of something else,
+raises :class:`NotASqliteDatabaseError` (a ``ValueError``) and leaves the file untouched. ``":memory:"``
+gives a private, non-persistent database.
 """
 
 from __future__ import annotations
@@ -102,8 +103,11 @@ _SCHEMA = [
 ]
 
 
+_TABLES = frozenset({"rollouts", "attempts", "spans", "queue", "resources"})
+
+
 class NotASqliteDatabaseError(ValueError):
-    """The path given to :class:`SqliteLightningStore` holds something that is not a SQLite database."""
+    """The path given to :class:`SqliteLightningStore` holds something other than an agentlightning store."""
 
 
 def _check_path(path: Path) -> None:
@@ -167,6 +171,13 @@ class SqliteLightningStore(StoreCore):
     def _setup(self, busy_timeout: float) -> None:
         conn = self._conn
         conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
+        tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        foreign = sorted(tables - _TABLES - {"sqlite_sequence"})
+        if foreign:  # checked before anything is written: someone else's database stays as it was
+            raise NotASqliteDatabaseError(
+                f"{self.path!r} is a SQLite database but not an agentlightning store (it has the tables "
+                f"{', '.join(map(repr, foreign[:5]))}); it was left untouched. Pass another path."
+            )
         conn.execute("PRAGMA journal_mode = WAL")
         conn.execute("PRAGMA synchronous = NORMAL")
         conn.execute("BEGIN IMMEDIATE")

@@ -118,6 +118,21 @@ def test_a_tiny_non_database_file_is_refused(tmp_path: Path) -> None:
     assert path.read_bytes() == b"x"
 
 
+def test_another_applications_sqlite_database_is_refused_and_left_untouched(tmp_path: Path) -> None:
+    path = tmp_path / "app.db"
+    conn = sqlite3.connect(path)
+    conn.execute("CREATE TABLE notes (body TEXT)")
+    conn.execute("INSERT INTO notes VALUES ('keep me')")
+    conn.commit()
+    conn.close()
+    before = path.read_bytes()
+    with pytest.raises(NotASqliteDatabaseError, match=str(path)) as info:
+        SqliteLightningStore(path)
+    assert "'notes'" in str(info.value)
+    assert path.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["app.db"]
+
+
 def test_a_directory_is_refused(tmp_path: Path) -> None:
     with pytest.raises(NotASqliteDatabaseError, match="directory"):
         SqliteLightningStore(tmp_path)
