@@ -85,25 +85,24 @@ def _record_mode(config: pytest.Config) -> str:
 @pytest.fixture
 def cassette(request: pytest.FixtureRequest) -> Iterator[Any]:
     """The active vcrpy ``Cassette`` for this test (see the module docstring)."""
-    try:
-        from .cassettes import make_vcr
-    except ImportError as exc:  # pragma: no cover - depends on the environment
-        pytest.fail(f"agentlightning cassettes need vcrpy >= 9 ({exc}): pip install 'vcrpy>=9'", pytrace=False)
+    from .cassettes import make_vcr
+
     mode = _record_mode(request.config)
-    path = cassette_path(request)
-    if mode == "none" and not path.exists():
-        rel = path.relative_to(request.config.rootpath) if path.is_relative_to(request.config.rootpath) else path
-        pytest.fail(
-            f"Cassette {rel} not found and --record-mode is 'none' (replay only). Record it once against a live "
-            f"server: pytest '{request.node.nodeid}' --record-mode=once",
-            pytrace=False,
-        )
     marker = request.node.get_closest_marker("cassette")
     options = {k: v for k, v in (marker.kwargs if marker else {}).items() if k != "path"}
     try:
         recorder = make_vcr(mode, **options)
     except ImportError as exc:
-        pytest.fail(str(exc), pytrace=False)
+        pytest.fail(f"{exc} (needed by the cassette of {request.node.nodeid})", pytrace=False)
+    path = cassette_path(request)
+    if mode == "none" and not path.exists():
+        root = request.config.rootpath
+        shown = path.relative_to(root) if path.is_relative_to(root) else path
+        pytest.fail(
+            f"Cassette {shown} not found and --record-mode is 'none' (replay only). Record it once against a live "
+            f"server: pytest '{request.node.nodeid}' --record-mode=once",
+            pytrace=False,
+        )
     if mode != "none":
         path.parent.mkdir(parents=True, exist_ok=True)
     with recorder.use_cassette(str(path)) as active:
