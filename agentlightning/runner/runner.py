@@ -123,7 +123,11 @@ class LitAgentRunner:
         return done
 
     async def step(self, rollout: AttemptedRollout) -> list[Span]:
-        """Run the agent on one attempted rollout; returns the attempt's spans as stored."""
+        """Run the agent on one attempted rollout.
+
+        Returns the attempt's spans as stored when hooks are registered (``on_rollout_end`` gets them),
+        else ``[]`` without reading them back (read them with ``store.query_spans``).
+        """
         store, agent, tracer = self.store, self.agent, self.tracer
         rollout_id, attempt_id = rollout.rollout_id, rollout.attempt.attempt_id
         await store.update_attempt(rollout_id, attempt_id, status="running", worker_id=self.worker_id)
@@ -139,7 +143,7 @@ class LitAgentRunner:
         finally:
             await self._call_hooks("on_trace_end", agent=agent, runner=self, tracer=tracer, rollout=rollout)
             await self._finish_attempt(rollout_id, attempt_id, status)
-        spans = await store.query_spans(rollout_id, attempt_id)
+        spans = await store.query_spans(rollout_id, attempt_id) if self.hooks else []
         await self._call_hooks("on_rollout_end", agent=agent, runner=self, rollout=rollout, spans=spans)
         return spans
 

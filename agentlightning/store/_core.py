@@ -336,12 +336,12 @@ class StoreCore(StorageBackend, LightningStore):
                 version = self._data_version()
                 finished, pending = self._poll_rollouts(ids)
                 if not pending:
-                    return finished
+                    return [self._detach(rollout) for rollout in finished]
                 tick = wake_interval(pending)
                 while True:  # nap until something is worth a re-read
                     remaining = None if deadline is None else deadline - time.monotonic()
                     if remaining is not None and remaining <= 0:
-                        return self._poll_rollouts(ids)[0]
+                        return [self._detach(rollout) for rollout in self._poll_rollouts(ids)[0]]
                     naps = [t for t in (remaining, tick, self._external_poll) if t is not None]
                     if await wait_event(event, min(naps) if naps else None) or tick is not None:
                         break
@@ -349,7 +349,8 @@ class StoreCore(StorageBackend, LightningStore):
                         break
 
     def _poll_rollouts(self, ids: list[str]) -> tuple[list[Rollout], list[RolloutConfig]]:
-        """The finished rollouts among ``ids`` (detached), and the configs of the unfinished ones."""
+        """The finished rollouts among ``ids`` (not yet detached: the waiter re-polls on every change, and
+        copies only what it returns), and the configs of the unfinished ones."""
         self._check_deadlines()
         with self._read():
             found = self._get_rollouts(ids)
@@ -360,7 +361,7 @@ class StoreCore(StorageBackend, LightningStore):
             if rollout is None:
                 continue
             if rollout.status in TERMINAL_ROLLOUT_STATUSES:
-                finished.append(self._detach(rollout))
+                finished.append(rollout)
             else:
                 pending.append(rollout.config)
         return finished, pending

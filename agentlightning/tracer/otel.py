@@ -176,9 +176,13 @@ class OtelTracer(Tracer):
 
 
 async def _check_ids(store: LightningStore, rollout_id: str, attempt_id: str) -> None:
-    if await store.get_rollout_by_id(rollout_id) is None:
-        raise ValueError(f"Rollout {rollout_id!r} not found in the store; start or enqueue it before tracing it")
-    if not any(a.attempt_id == attempt_id for a in await store.query_attempts(rollout_id)):
+    attempts = await store.query_attempts(rollout_id)  # one read; empty for an unknown rollout
+    if not attempts:
+        raise ValueError(
+            f"Rollout {rollout_id!r} not found in the store (or it has no attempt); "
+            "start or enqueue it before tracing it"
+        )
+    if not any(a.attempt_id == attempt_id for a in attempts):
         raise ValueError(f"Attempt {attempt_id!r} not found in rollout {rollout_id!r}")
 
 
