@@ -96,6 +96,12 @@ class guard:
         _report(self.site, exc)
         return not _strict()
 
+    def handle(self, exc: Exception) -> None:
+        """For hot loops that use ``try``/``except`` instead of ``with``: report ``exc``, re-raise when strict."""
+        _report(self.site, exc)
+        if _strict():
+            raise exc
+
     def __call__(self, func: _F) -> _F:
         site = self.site
 

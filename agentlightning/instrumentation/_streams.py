@@ -106,8 +106,10 @@ class SyncStreamProxy(_StreamProxyBase):
         except BaseException as exc:
             self._self_finish(exc)
             raise
-        with _ITEM:
+        try:
             self._self_on_item(item)
+        except Exception as exc:
+            _ITEM.handle(exc)
         return item
 
     def close(self) -> None:
@@ -156,8 +158,10 @@ class AsyncStreamProxy(_StreamProxyBase):
         except BaseException as exc:
             self._self_finish(exc)
             raise
-        with _ITEM:
+        try:
             self._self_on_item(item)
+        except Exception as exc:
+            _ITEM.handle(exc)
         return item
 
     async def close(self) -> None:

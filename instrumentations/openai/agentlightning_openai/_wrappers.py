@@ -54,6 +54,9 @@ _RESPONSE = guard("openai.response")
 _ERROR = guard("openai.error")
 _PARSE = guard("openai.raw_response.parse")
 
+_IS_RAW: dict[type, bool] = {}
+"""Result type -> is it a raw response (``with_raw_response`` / ``with_streaming_response``)?"""
+
 _attach = otel_context.attach
 _detach = otel_context.detach
 _set_span_in_context = trace.set_span_in_context
@@ -136,7 +139,10 @@ class Call:
         return result
 
     def _done(self, result: Any, stream: bool, is_async: bool) -> Any:
-        if hasattr(result, "http_response") and hasattr(result, "parse"):
+        raw = _IS_RAW.get(type(result))
+        if raw is None:  # once per result type: hasattr on a pydantic model is not free
+            raw = _IS_RAW[type(result)] = hasattr(result, "http_response") and hasattr(result, "parse")
+        if raw:
             return self._raw(result, stream, is_async)
         if stream:
             return self.stream_proxy(result, is_async)
