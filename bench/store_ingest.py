@@ -10,7 +10,11 @@ Two paths are measured for every backend:
 - ``add_many_spans``: pre-built :class:`~agentlightning.types.Span` models (ids already assigned), the
   store's raw ingest cost;
 - ``add_otel_spans``: finished OpenTelemetry SDK spans, as the tracer's background writer hands them over
-  (conversion to ``Span`` and sequence-id allocation included).
+  (conversion to ``Span`` and sequence-id allocation included);
+- ``tracer``: end to end. Spans are made with the plain OpenTelemetry API inside ``OtelTracer.trace_context``
+  (one context per rollout, in turn), ended, handed to the background writer, converted, batched and
+  stored; the clock stops when the last context has exited, i.e. when every span is in the store.
+  The caller's own cost (making and ending the spans, without waiting for the store) is printed too.
 
 Spans carry realistic attributes (about ten, a few strings: a GenAI chat call) and are spread over four
 rollouts interleaved within each batch, like the writer sees with concurrent runners. The SQLite store
@@ -101,6 +105,8 @@ async def _run(store: LightningStore, path: str, n: int, batch: int) -> float:
         for chunk in chunks:
             await store.add_many_spans(chunk)
         elapsed = time.perf_counter() - started
+    elif path == "tracer":
+        return await _through_tracer(store, ids, n)
     else:  # OpenTelemetry spans are made batch by batch (untimed), as a live tracer would hand them over
         elapsed = 0.0
         for first in range(0, n, batch):
@@ -110,6 +116,36 @@ async def _run(store: LightningStore, path: str, n: int, batch: int) -> float:
             elapsed += time.perf_counter() - started
     stored = sum([len(await store.query_spans(rid)) for rid, _ in ids])
     assert stored == n, f"stored {stored} spans, expected {n}"
+    return elapsed
+
+
+CALLER_SECONDS: dict[str, float] = {}
+
+
+async def _through_tracer(store: LightningStore, ids: list[tuple[str, str]], n: int) -> float:
+    from opentelemetry import trace
+
+    from agentlightning.tracer.otel import OtelTracer
+
+    tracer = OtelTracer()
+    tracer.init()
+    tracer.init_worker(0, store)
+    user = trace.get_tracer("bench.user")
+    per_context = n // len(ids)
+    caller = 0.0
+    started = time.perf_counter()
+    for i, (rid, aid) in enumerate(ids):
+        async with tracer.trace_context(rollout_id=rid, attempt_id=aid):
+            t0 = time.perf_counter()
+            for j in range(per_context):
+                span = user.start_span("chat gpt-4o-mini", attributes=_attributes(i * per_context + j))
+                span.end()
+            caller += time.perf_counter() - t0
+    elapsed = time.perf_counter() - started  # every context exited: its spans are in the store
+    tracer.teardown()
+    CALLER_SECONDS[type(store).__name__] = caller
+    stored = sum([len(await store.query_spans(rid)) for rid, _ in ids])
+    assert stored == per_context * len(ids), f"stored {stored} spans, expected {per_context * len(ids)}"
     return elapsed
 
 
@@ -123,13 +159,16 @@ async def main(n: int, batch: int) -> None:
         print(f"{'store':<8} {'path':<16} {'seconds':>8} {'spans/s':>10}")
         print(f"{'-' * 8} {'-' * 16} {'-' * 8} {'-' * 10}")
         for name, factory in backends.items():
-            for path in ("add_many_spans", "add_otel_spans"):
+            for path in ("add_many_spans", "add_otel_spans", "tracer"):
                 store = factory(path)
                 try:
                     elapsed = await _run(store, path, n, batch)
                 finally:
                     store.close()
                 print(f"{name:<8} {path:<16} {elapsed:>8.3f} {n / elapsed:>10,.0f}")
+                if path == "tracer":
+                    caller = CALLER_SECONDS[type(store).__name__]
+                    print(f"{name:<8} {'  (caller side)':<16} {caller:>8.3f} {n / caller:>10,.0f}")
 
 
 if __name__ == "__main__":

@@ -138,7 +138,9 @@ async def test_unusable_return_value_fails_the_attempt(store: agl.LightningStore
     assert root.attributes["error.type"] == "TypeError"
 
 
-async def test_empty_list_only_warns(store: agl.LightningStore, tracer: OtelTracer, caplog: pytest.LogCaptureFixture) -> None:
+async def test_empty_list_only_warns(
+    store: agl.LightningStore, tracer: OtelTracer, caplog: pytest.LogCaptureFixture
+) -> None:
     @agl.rollout
     def agent(task: str, llm: agl.LLM) -> list[Any]:
         return []

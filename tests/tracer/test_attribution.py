@@ -87,7 +87,9 @@ async def test_span_ending_in_another_thread_lands_where_it_started(
     assert {s.name for s in await store.query_spans(rid_b)} == {"made-in-b"}
 
 
-async def test_child_span_in_plain_thread_inherits_parent_rollout(store: agl.LightningStore, tracer: OtelTracer) -> None:
+async def test_child_span_in_plain_thread_inherits_parent_rollout(
+    store: agl.LightningStore, tracer: OtelTracer
+) -> None:
     """A thread that gets the OpenTelemetry parent explicitly, but not our ContextVar, still attributes right."""
     rid, aid = await _rollout(store)
     with tracer.trace_context("t", rollout_id=rid, attempt_id=aid):
