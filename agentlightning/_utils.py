@@ -18,8 +18,9 @@ def run_sync(coro: Coroutine[Any, Any, T]) -> T:
     """Run a coroutine to completion from synchronous code.
 
     With no event loop running in this thread, a fresh loop runs it and is closed (a loop kept per thread
-    would outlive short-lived threads unclosed). Inside a running loop (sync code called from an ``async def``) the loop cannot be re-entered,
-    so the coroutine runs on a helper thread and this thread waits for it.
+    would outlive short-lived threads unclosed). Inside a running loop (sync code called from an
+    ``async def``) the loop cannot be re-entered, so the coroutine runs on a helper thread and this thread
+    waits for it.
     """
     try:
         asyncio.get_running_loop()

@@ -34,7 +34,7 @@ def tiny_model(llm: agl.LLM, question: str) -> str:
     """A stand-in for an LLM call: evaluates the arithmetic, except that it cannot divide."""
     with tracer.start_as_current_span(f"chat {llm.model}") as span:
         expression = question.removeprefix("What is ").removesuffix("?")
-        answer = "I don't know" if "/" in expression else str(eval(expression, {"__builtins__": {}}))  # noqa: S307
+        answer = "I don't know" if "/" in expression else str(eval(expression, {"__builtins__": {}}))
         prompt_ids, response_ids = [ord(c) for c in question], [ord(c) for c in answer]
         span.set_attributes(
             {

@@ -15,8 +15,8 @@ import pytest
 
 os.environ.setdefault("AGENTLIGHTNING_STRICT", "1")
 
-from agentlightning.store.base import LightningStore  # noqa: E402
-from agentlightning.tracer.otel import OtelTracer  # noqa: E402
+from agentlightning.store.base import LightningStore
+from agentlightning.tracer.otel import OtelTracer
 
 
 def _memory_store(tmp_path: Path) -> LightningStore:

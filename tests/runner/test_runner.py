@@ -80,7 +80,7 @@ async def test_failed_attempt_is_retried_then_succeeds(store: agl.LightningStore
         return 1.0
 
     config = agl.RolloutConfig(max_attempts=2, retry_condition=["failed"])
-    rollout, spans = await _run_one(store, tracer, agent, config=config)
+    rollout, _ = await _run_one(store, tracer, agent, config=config)
     assert rollout.status == "succeeded"
     attempts = await store.query_attempts(rollout.rollout_id)
     assert [a.status for a in attempts] == ["failed", "succeeded"]
@@ -110,7 +110,7 @@ async def test_sync_agent_runs_off_the_event_loop_thread(store: agl.LightningSto
             pass
 
     seen["loop"] = threading.get_ident()
-    rollout, spans = await _run_one(store, tracer, agent)
+    _, spans = await _run_one(store, tracer, agent)
     assert seen["agent"] != seen["loop"]
     assert "in worker thread" in {s.name for s in spans}  # the trace context followed the call into the thread
 
@@ -158,8 +158,8 @@ async def test_train_and_val_modes_route_to_their_methods(store: agl.LightningSt
         def validation_rollout(self, task: str, resources: Any, rollout: Any) -> float:
             return 0.0
 
-    train, train_spans = await _run_one(store, tracer, Agent(), mode="train")
-    val, val_spans = await _run_one(store, tracer, Agent(), mode="val")
+    _, train_spans = await _run_one(store, tracer, Agent(), mode="train")
+    _, val_spans = await _run_one(store, tracer, Agent(), mode="val")
     assert agl.find_final_reward(train_spans) == 1.0
     assert agl.find_final_reward(val_spans) == 0.0
 

@@ -35,7 +35,8 @@ CHILD = textwrap.dedent(
             return 1.0
 
     store = agl.SqliteLightningStore(sys.argv[1])
-    trainer = agl.Trainer(n_runners=2, store=store, initial_resources={"llm": agl.LLM(endpoint="http://127.0.0.1:1/v1", model="m")})
+    llm = agl.LLM(endpoint="http://127.0.0.1:1/v1", model="m")
+    trainer = agl.Trainer(n_runners=2, store=store, initial_resources={"llm": llm})
     trainer.dev(agent, list(range(40)))
     print("finished without interruption", flush=True)
     """
