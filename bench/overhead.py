@@ -144,8 +144,9 @@ def run_calls(client: openai.OpenAI, stream: bool, n: int) -> list[float]:
 
 def measure(
     setups: Setups, make_client: Callable[[], openai.OpenAI], calls: int, rounds: int
-) -> dict[Any, list[float]]:
-    results: dict[Any, list[float]] = {}
+) -> dict[Any, list[list[float]]]:
+    """``{(stream, set-up): [per-round call times]}``."""
+    results: dict[Any, list[list[float]]] = {}
     with make_client() as client:
         for stream in (False, True):  # warm-up: connections, lazy imports, first-call costs
             for name in setups.names():
@@ -156,7 +157,7 @@ def measure(
                 for name in setups.names():
                     gc.collect()
                     with setups.enter(name):
-                        results.setdefault((stream, name), []).extend(run_calls(client, stream, calls))
+                        results.setdefault((stream, name), []).append(run_calls(client, stream, calls))
     return results
 
 
@@ -164,23 +165,27 @@ def p90(values: list[float]) -> float:
     return statistics.quantiles(values, n=10)[-1]
 
 
-def report(title: str, setups: Setups, results: dict[Any, list[float]]) -> None:
+def report(title: str, setups: Setups, results: dict[Any, list[list[float]]]) -> None:
+    """Median and p90 over all calls; "added": the median over rounds of (round median - bare round median),
+    a paired estimate that load drifting between rounds does not bias."""
     print(f"\n{title}")
     print(f"{'call':<10} {'set-up':<26} {'median µs':>10} {'p90 µs':>10} {'added µs':>10}")
     for stream in (False, True):
-        bare = statistics.median(results[(stream, "bare")])
+        bare_rounds = [statistics.median(r) for r in results[(stream, "bare")]]
         for name in setups.names():
-            values = results[(stream, name)]
+            rounds = results[(stream, name)]
+            values = [t for r in rounds for t in r]
             median = statistics.median(values)
-            added = "" if name == "bare" else f"{median - bare:+.1f}"
+            paired = [statistics.median(r) - b for r, b in zip(rounds, bare_rounds, strict=True)]
+            added = "" if name == "bare" else f"{statistics.median(paired):+.1f}"
             kind = "stream" if stream else "chat"
             print(f"{kind:<10} {name:<26} {median:>10.1f} {p90(values):>10.1f} {added:>10}")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--calls", type=int, default=300, help="calls per set-up per round")
-    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--calls", type=int, default=100, help="calls per set-up per round")
+    parser.add_argument("--rounds", type=int, default=15)
     args = parser.parse_args()
     print(f"openai {openai.__version__}, python {sys.version.split()[0]}, {args.calls} calls x {args.rounds} rounds")
     with tempfile.TemporaryDirectory() as tmp:
@@ -199,7 +204,7 @@ def main() -> None:
                 def http_client() -> openai.OpenAI:
                     return openai.OpenAI(base_url=base_url, api_key="k", max_retries=0)
 
-                calls = max(args.calls // 2, 20)
+                calls = max(args.calls // 2, 10)
                 report("scripted local server over HTTP", setups, measure(setups, http_client, calls, args.rounds))
             spans = asyncio.run(setups.store.query_spans(setups.rollout_id))
             print(f"\nspans written to SQLite for the benchmark rollout: {len(spans)}")
