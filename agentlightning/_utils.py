@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import Coroutine
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, TypeVar
 
 T = TypeVar("T")
@@ -34,4 +34,5 @@ def run_sync(coro: Coroutine[Any, Any, T]) -> T:
     with _helper_lock:
         if _helper is None:
             _helper = ThreadPoolExecutor(max_workers=2, thread_name_prefix="agentlightning-sync")
-    return _helper.submit(run_sync, coro).result()
+    future: Future[T] = _helper.submit(run_sync, coro)  # type: ignore[arg-type]
+    return future.result()

@@ -20,8 +20,8 @@ def emit_span(kind: str, name: str, attributes: dict[str, Any], *, propagate: bo
     :class:`SpanCoreFields`, which a rollout function may return for the runner to store.
     """
     if not propagate:
-        status = TraceStatus(status_code="ERROR", description=error) if error is not None else TraceStatus()
-        return SpanCoreFields(name=name, attributes=attributes, status=status)
+        core = TraceStatus(status_code="ERROR", description=error) if error is not None else TraceStatus()
+        return SpanCoreFields(name=name, attributes=attributes, status=core)
     tracer = get_active_tracer()
     if tracer is None:
         raise RuntimeError(
@@ -29,12 +29,11 @@ def emit_span(kind: str, name: str, attributes: dict[str, Any], *, propagate: bo
             "runner, or inside `with tracer.trace_context(...)`, or pass propagate=False to get the span back "
             "without recording it."
         )
-    status = None
-    if error is not None:
-        from opentelemetry.trace import Status, StatusCode
+    if error is None:
+        return tracer.create_span(name, attributes=attributes)
+    from opentelemetry.trace import Status, StatusCode
 
-        status = Status(StatusCode.ERROR, error)
-    return tracer.create_span(name, attributes=attributes, status=status)
+    return tracer.create_span(name, attributes=attributes, status=Status(StatusCode.ERROR, error))
 
 
 def to_json(value: Any) -> str:

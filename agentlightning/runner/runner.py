@@ -33,6 +33,7 @@ from agentlightning.emitter._common import check_number
 from agentlightning.types import (
     TERMINAL_ATTEMPT_STATUSES,
     AttemptedRollout,
+    AttemptStatus,
     Hook,
     NamedResources,
     Span,
@@ -131,7 +132,7 @@ class LitAgentRunner:
         store, agent, tracer = self.store, self.agent, self.tracer
         rollout_id, attempt_id = rollout.rollout_id, rollout.attempt.attempt_id
         await store.update_attempt(rollout_id, attempt_id, status="running", worker_id=self.worker_id)
-        status = "failed"  # until the agent says otherwise; also what a cancelled (Ctrl-C) attempt ends as
+        status: AttemptStatus = "failed"  # until the agent says otherwise; also what a cancelled (Ctrl-C) attempt ends as
         try:
             resources = await self._resources(rollout)
             await self._call_hooks("on_trace_start", agent=agent, runner=self, tracer=tracer, rollout=rollout)
@@ -147,18 +148,21 @@ class LitAgentRunner:
         await self._call_hooks("on_rollout_end", agent=agent, runner=self, rollout=rollout, spans=spans)
         return spans
 
-    async def _run_agent(self, rollout: AttemptedRollout, resources: NamedResources) -> str:
+    async def _run_agent(self, rollout: AttemptedRollout, resources: NamedResources) -> AttemptStatus:
         """Call the agent under the root span; returns the attempt's status."""
         agent = self.agent
         attrs = {semconv.AGL_ROLLOUT_ID: rollout.rollout_id, semconv.AGL_ATTEMPT_ID: rollout.attempt.attempt_id}
         timeout = rollout.config.timeout_seconds
         with self.tracer.operation_context(semconv.AGL_ROLLOUT, attrs) as root:
             try:
+                train = rollout.mode == "train"
                 if agent.is_async():
-                    method = agent.training_rollout_async if rollout.mode == "train" else agent.validation_rollout_async
-                    result = await asyncio.wait_for(method(rollout.input, resources, rollout), timeout)
+                    coro = (agent.training_rollout_async if train else agent.validation_rollout_async)(
+                        rollout.input, resources, rollout
+                    )
+                    result = await asyncio.wait_for(coro, timeout)
                 else:
-                    method = agent.training_rollout if rollout.mode == "train" else agent.validation_rollout
+                    method = agent.training_rollout if train else agent.validation_rollout
                     call = functools.partial(contextvars.copy_context().run, method, rollout.input, resources, rollout)
                     future = asyncio.get_running_loop().run_in_executor(self._executor, call)
                     result = await asyncio.wait_for(future, timeout)
@@ -212,7 +216,7 @@ class LitAgentRunner:
         if spans:
             await store.add_many_spans(spans)
 
-    async def _finish_attempt(self, rollout_id: str, attempt_id: str, status: str) -> None:
+    async def _finish_attempt(self, rollout_id: str, attempt_id: str, status: AttemptStatus) -> None:
         """Set the attempt's outcome unless the store already ended it (a timeout it detected, say)."""
         attempts = await self.store.query_attempts(rollout_id)
         current = next((a for a in attempts if a.attempt_id == attempt_id), None)

@@ -97,7 +97,7 @@ class SpanWriter:
                 self._wake.wait(1.0)
                 self._wake.clear()
                 while queue:
-                    batch = []
+                    batch: list[Any] = []
                     while queue and len(batch) < self.max_batch:
                         batch.append(queue.popleft())
                     self._process(loop, batch)

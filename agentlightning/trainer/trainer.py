@@ -36,7 +36,15 @@ from typing import TYPE_CHECKING, Any
 from agentlightning import semconv
 from agentlightning._utils import run_sync
 from agentlightning.runner.runner import LitAgentRunner
-from agentlightning.types import TERMINAL_ROLLOUT_STATUSES, Hook, NamedResources, Rollout, Span
+from agentlightning.types import (
+    TERMINAL_ROLLOUT_STATUSES,
+    Hook,
+    NamedResources,
+    Rollout,
+    RolloutMode,
+    RolloutStatus,
+    Span,
+)
 
 from ._progress import Progress
 
@@ -50,7 +58,7 @@ logger = logging.getLogger(__name__)
 __all__ = ["Trainer"]
 
 DEFAULT_STORE_PATH = os.path.join(".agentlightning", "store.db")
-_UNFINISHED = ["queuing", "preparing", "running", "requeuing"]
+_UNFINISHED: list[RolloutStatus] = ["queuing", "preparing", "running", "requeuing"]
 
 
 class Trainer:
@@ -193,7 +201,8 @@ class Trainer:
     ) -> list[str]:
         store = self.store
         ids: list[str] = []
-        for dataset, mode in ((train_dataset, "train"), (val_dataset, "val")):
+        modes: list[tuple[Any, RolloutMode]] = [(train_dataset, "train"), (val_dataset, "val")]
+        for dataset, mode in modes:
             if dataset is None:
                 continue
             for index in range(len(dataset)):

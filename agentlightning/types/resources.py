@@ -91,7 +91,7 @@ class PromptTemplate(Resource):
                 raise NotImplementedError(
                     "PromptTemplate(engine='jinja') needs the jinja2 package: pip install jinja2"
                 ) from None
-            return jinja2.Template(self.template).render(**kwargs)
+            return str(jinja2.Template(self.template).render(**kwargs))
         raise NotImplementedError(f"PromptTemplate engine {self.engine!r} is not supported; use 'f-string' or 'jinja'")
 
 
