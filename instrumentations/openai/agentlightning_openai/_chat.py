@@ -43,7 +43,7 @@ from agentlightning.semconv import (
     PROVIDER_OPENAI,
 )
 
-from ._util import chat_input_messages, chat_output_message, chat_tool_definitions, dumps, int_list
+from ._util import chat_input_messages, chat_output_message, chat_tool_definitions, dumps, field, int_list
 from ._wrappers import Call, Operation
 
 __all__ = ["CHAT", "EMBEDDINGS", "chat_request_attributes", "chat_response_attributes"]
@@ -112,12 +112,12 @@ def chat_request_attributes(kwargs: dict[str, Any], capture: bool) -> tuple[str,
 
 def _token_ids(result: Any, first_choice: Any) -> dict[str, Any]:
     attributes: dict[str, Any] = {}
-    prompt_ids = int_list(getattr(result, "prompt_token_ids", None))
+    prompt_ids = int_list(field(result, "prompt_token_ids"))
     if prompt_ids is not None:
         attributes[AGL_PROMPT_TOKEN_IDS] = prompt_ids
-    response_ids = int_list(getattr(first_choice, "token_ids", None)) if first_choice is not None else None
+    response_ids = int_list(field(first_choice, "token_ids")) if first_choice is not None else None
     if response_ids is None:
-        nested = getattr(result, "response_token_ids", None)
+        nested = field(result, "response_token_ids")
         if isinstance(nested, (list, tuple)) and nested:
             response_ids = int_list(nested[0]) if isinstance(nested[0], (list, tuple)) else int_list(nested)
     if response_ids is not None:
@@ -199,7 +199,7 @@ class ChatStreamHandler:
         if usage is not None:
             self.usage = usage
         if self.prompt_token_ids is None:
-            self.prompt_token_ids = int_list(getattr(chunk, "prompt_token_ids", None))
+            self.prompt_token_ids = int_list(field(chunk, "prompt_token_ids"))
         for choice in getattr(chunk, "choices", None) or ():
             state = self.choices.get(choice.index)
             if state is None:
@@ -207,7 +207,7 @@ class ChatStreamHandler:
             if choice.finish_reason:
                 state.finish_reason = choice.finish_reason
             if choice.index == 0:
-                ids = getattr(choice, "token_ids", None)
+                ids = field(choice, "token_ids")
                 if ids:
                     self.response_token_ids.extend(ids)
             delta = choice.delta
@@ -218,7 +218,7 @@ class ChatStreamHandler:
             if self.capture:
                 if delta.content:
                     state.content.append(delta.content)
-                refusal = getattr(delta, "refusal", None)
+                refusal = field(delta, "refusal")
                 if refusal:
                     state.refusal.append(refusal)
             for tool_call in delta.tool_calls or ():

@@ -25,6 +25,7 @@ __all__ = [
     "chat_output_message",
     "chat_tool_definitions",
     "dumps",
+    "field",
     "int_list",
     "text_parts",
 ]
@@ -53,6 +54,23 @@ def as_dict(value: Any) -> Mapping[str, Any]:
         result: Mapping[str, Any] = dump(exclude_none=True)
         return result
     return {}
+
+
+def field(obj: Any, name: str) -> Any:
+    """``obj.name`` or ``None``, cheaply for fields a server may add (vLLM's token ids).
+
+    On a pydantic model a missing attribute costs an exception inside ``__getattr__`` (~2.5 µs, per stream
+    chunk); declared fields live in ``__dict__`` and undeclared ones the server sent in ``__pydantic_extra__``.
+    """
+    values = getattr(obj, "__dict__", None)
+    if values is not None and name in values:
+        return values[name]
+    extra = getattr(obj, "__pydantic_extra__", None)
+    if extra:
+        return extra.get(name)
+    if isinstance(obj, Mapping):
+        return obj.get(name)
+    return None
 
 
 def int_list(value: Any) -> list[int] | None:
