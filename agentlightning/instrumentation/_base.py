@@ -258,14 +258,14 @@ class Instrumentor:
                 delattr(owner, attribute)
             return
         # Someone wrapped on top of us: find the wrapt wrapper directly above ours and splice ours out.
-        parent = current
+        parent: Any = current
         for _ in range(64):
             child = getattr(parent, "__wrapped__", None)
             if child is None:
                 break
             if child is ours:
                 if isinstance(parent, _PROXY_BASE):
-                    parent.__wrapped__ = record.original
+                    parent.__wrapped__ = record.original  # type: ignore[attr-defined]
                     return
                 break  # a plain decorator closes over us: the switched-off layer stays, inert
             parent = child

@@ -67,7 +67,7 @@ class _Once:
             self.handler.on_finish(error)
 
 
-class _StreamProxyBase(wrapt.ObjectProxy):  # type: ignore[misc]
+class _StreamProxyBase(wrapt.ObjectProxy):  # type: ignore[misc,type-arg]
     def __init__(self, wrapped: Any, handler: StreamHandler) -> None:
         super().__init__(wrapped)
         once = _Once(handler)

@@ -95,9 +95,9 @@ def chat_chunks(reply: Reply, request: dict[str, Any], number: int, include_usag
     if include_usage:
         base["usage"] = None
 
-    def chunk(delta: dict[str, Any], finish: str | None = None, **extra: Any) -> dict[str, Any]:
+    def chunk(delta: dict[str, Any], finish: str | None = None, extra: dict[str, Any] | None = None) -> dict[str, Any]:
         choice = {"index": 0, "delta": delta, "finish_reason": finish, "logprobs": None}
-        choice.update(extra)
+        choice.update(extra or {})
         return {**base, "choices": [choice]}
 
     first = chunk({"role": "assistant", "content": ""})
@@ -108,10 +108,8 @@ def chat_chunks(reply: Reply, request: dict[str, Any], number: int, include_usag
     ids = list(reply.response_token_ids or ())
     per_word = max(1, -(-len(ids) // max(len(words), 1))) if ids else 0
     for i, word in enumerate(words):
-        extra = {}
-        if ids:
-            extra["token_ids"] = ids[i * per_word : (i + 1) * per_word]
-        chunks.append({**chunk({"content": word if i == 0 else " " + word}, **extra), "_content": True})
+        extra = {"token_ids": ids[i * per_word : (i + 1) * per_word]} if ids else None
+        chunks.append({**chunk({"content": word if i == 0 else " " + word}, extra=extra), "_content": True})
     for index, call in enumerate(reply.tool_calls):
         head = {"index": index, "id": _call_id(reply, index, number), "type": "function"}
         head["function"] = {"name": call.name, "arguments": ""}
@@ -154,7 +152,7 @@ def response_object(reply: Reply, request: dict[str, Any], number: int, status: 
                     "status": "completed",
                 }
             )
-    body = {
+    body: dict[str, Any] = {
         "id": f"resp_{number}",
         "object": "response",
         "created_at": CREATED,

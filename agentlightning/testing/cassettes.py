@@ -27,14 +27,13 @@ format              YAML; JSON bodies are stored pretty-printed under ``json:`` 
 
 from __future__ import annotations
 
+import importlib
 import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from contextlib import AbstractContextManager
-
-    from vcr import VCR
 
 __all__ = [
     "FILTERED_REQUEST_HEADERS",
@@ -59,6 +58,12 @@ FILTERED_REQUEST_HEADERS = (
 FILTERED_RESPONSE_HEADERS = frozenset({"set-cookie", "openai-organization", "openai-project"})
 
 
+def _yaml() -> Any:
+    import yaml  # vcrpy depends on PyYAML; imported only when a cassette is used
+
+    return yaml
+
+
 def _pretty(text: Any) -> str | None:
     """``text`` pretty-printed when it is a JSON object or array, else ``None``."""
     if not isinstance(text, str) or text[:1] not in ("{", "["):
@@ -80,7 +85,7 @@ class PrettyJSONYAMLSerializer:
 
     @staticmethod
     def serialize(cassette_dict: dict[str, Any]) -> str:
-        import yaml
+        yaml = _yaml()
 
         for interaction in cassette_dict.get("interactions", ()):
             request = interaction["request"]
@@ -91,11 +96,12 @@ class PrettyJSONYAMLSerializer:
             pretty = _pretty(body.get("string"))
             if pretty is not None:
                 interaction["response"]["body"] = {"json": pretty}
-        return yaml.dump(cassette_dict, Dumper=_dumper(), sort_keys=False, allow_unicode=True, width=120)
+        text: str = yaml.dump(cassette_dict, Dumper=_dumper(), sort_keys=False, allow_unicode=True, width=120)
+        return text
 
     @staticmethod
     def deserialize(cassette_string: str) -> dict[str, Any]:
-        import yaml
+        yaml = _yaml()
 
         data: dict[str, Any] = yaml.safe_load(cassette_string) or {}
         for interaction in data.get("interactions", ()):
@@ -112,12 +118,12 @@ class PrettyJSONYAMLSerializer:
 
 
 def _dumper() -> Any:
-    import yaml
+    yaml = _yaml()
 
-    class Dumper(yaml.SafeDumper):
+    class Dumper(yaml.SafeDumper):  # type: ignore[misc,name-defined]
         pass
 
-    def represent_str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
+    def represent_str(dumper: Any, value: str) -> Any:
         # Literal blocks cannot hold trailing spaces on a line or carriage returns; those stay quoted.
         if "\n" in value and "\r" not in value and not any(line.endswith(" ") for line in value.split("\n")):
             return dumper.represent_scalar("tag:yaml.org,2002:str", value, style="|")
@@ -135,10 +141,10 @@ def _before_record_response(response: dict[str, Any]) -> dict[str, Any]:
     return response
 
 
-def make_vcr(record_mode: str = "none", **overrides: Any) -> VCR:
+def make_vcr(record_mode: str = "none", **overrides: Any) -> Any:
     """A ``vcr.VCR`` with agentlightning's defaults (see the module table); keyword arguments override them."""
     try:
-        import vcr
+        vcr: Any = importlib.import_module("vcr")
     except ImportError as exc:  # pragma: no cover - depends on the environment
         raise ImportError("cassettes need vcrpy >= 9: pip install 'vcrpy>=9'") from exc
     if record_mode not in RECORD_MODES:
@@ -170,4 +176,5 @@ def use_cassette(path: str | Path, record_mode: str = "none", **overrides: Any) 
             "Record it once against a live server with record mode 'once' "
             "(pytest --record-mode=once, or agentlightning-run --record PATH)."
         )
-    return make_vcr(record_mode, **overrides).use_cassette(str(path))
+    manager: AbstractContextManager[Any] = make_vcr(record_mode, **overrides).use_cassette(str(path))
+    return manager

@@ -176,7 +176,7 @@ class Call:
         return RawResponseProxy(raw, self, is_async)
 
 
-class RawResponseProxy(wrapt.ObjectProxy):  # type: ignore[misc]
+class RawResponseProxy(wrapt.ObjectProxy):  # type: ignore[misc,type-arg]
     """Stands in for a raw response whose answer is read later, through ``parse()``."""
 
     def __init__(self, wrapped: Any, call: Call, is_async: bool) -> None:
