@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Coroutine
+from collections.abc import Awaitable, Coroutine
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, TypeVar
 
@@ -36,3 +36,26 @@ def run_sync(coro: Coroutine[Any, Any, T]) -> T:
             _helper = ThreadPoolExecutor(max_workers=2, thread_name_prefix="agentlightning-sync")
     future: Future[T] = _helper.submit(run_sync, coro)  # type: ignore[arg-type]
     return future.result()
+
+
+async def wait_for(awaitable: Awaitable[T], timeout: float | None) -> T:
+    """``asyncio.wait_for`` that never swallows a cancellation.
+
+    On Python 3.10/3.11, ``asyncio.wait_for`` can lose the caller's cancellation when the inner awaitable
+    finishes at the same moment (CPython gh-86296): a Ctrl-C then goes unnoticed. Built on
+    ``asyncio.wait``, which always lets the caller's ``CancelledError`` through. Raises
+    ``asyncio.TimeoutError`` after ``timeout`` seconds, cancelling the inner task.
+    """
+    if timeout is None:
+        return await awaitable
+    task = asyncio.ensure_future(awaitable)
+    try:
+        done, _ = await asyncio.wait({task}, timeout=timeout)
+    except BaseException:
+        task.cancel()
+        raise
+    if not done:
+        task.cancel()
+        await asyncio.wait({task}, timeout=1.0)  # let it unwind; an agent that ignores cancellation is left behind
+        raise asyncio.TimeoutError
+    return task.result()

@@ -29,6 +29,7 @@ from concurrent.futures import Executor
 from typing import TYPE_CHECKING, Any
 
 from agentlightning import semconv
+from agentlightning._utils import wait_for
 from agentlightning.emitter._common import check_number
 from agentlightning.types import (
     TERMINAL_ATTEMPT_STATUSES,
@@ -132,7 +133,8 @@ class LitAgentRunner:
         store, agent, tracer = self.store, self.agent, self.tracer
         rollout_id, attempt_id = rollout.rollout_id, rollout.attempt.attempt_id
         await store.update_attempt(rollout_id, attempt_id, status="running", worker_id=self.worker_id)
-        status: AttemptStatus = "failed"  # until the agent says otherwise; also what a cancelled (Ctrl-C) attempt ends as
+        # "failed" until the agent says otherwise; also what a cancelled (Ctrl-C) attempt ends as
+        status: AttemptStatus = "failed"
         try:
             resources = await self._resources(rollout)
             await self._call_hooks("on_trace_start", agent=agent, runner=self, tracer=tracer, rollout=rollout)
@@ -160,12 +162,12 @@ class LitAgentRunner:
                     coro = (agent.training_rollout_async if train else agent.validation_rollout_async)(
                         rollout.input, resources, rollout
                     )
-                    result = await asyncio.wait_for(coro, timeout)
+                    result = await wait_for(coro, timeout)
                 else:
                     method = agent.training_rollout if train else agent.validation_rollout
                     call = functools.partial(contextvars.copy_context().run, method, rollout.input, resources, rollout)
                     future = asyncio.get_running_loop().run_in_executor(self._executor, call)
-                    result = await asyncio.wait_for(future, timeout)
+                    result = await wait_for(future, timeout)
                 await self._store_result(rollout, result)
             except asyncio.TimeoutError:
                 root.set_attribute(semconv.ERROR_TYPE, "timeout")

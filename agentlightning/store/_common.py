@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, TypeAdapter
 
+from agentlightning._utils import wait_for
 from agentlightning.types import (
     TERMINAL_ROLLOUT_STATUSES,
     Attempt,
@@ -171,8 +172,10 @@ async def wait_event(event: asyncio.Event, timeout: float | None) -> bool:
     if timeout is None:
         await event.wait()
         return True
+    if event.is_set():
+        return True
     try:
-        await asyncio.wait_for(event.wait(), timeout)
+        await wait_for(event.wait(), timeout)
     except asyncio.TimeoutError:
         return event.is_set()
     return True
