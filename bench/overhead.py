@@ -15,7 +15,9 @@ interleaved round by round so that drift hits them all alike:
 Two transports: the scripted local server (``agentlightning.testing``) in a separate process over HTTP on
 127.0.0.1, as the issue asks, and an in-process ``httpx2.MockTransport`` serving the same bytes, which
 removes network and server noise, so the added cost per call is read more precisely there. Figures are
-microseconds per call (median, p90); "added" is the set-up's median minus bare's median, same transport.
+microseconds per call (median, p90). "added" is paired per round (round median minus bare's round median,
+then the median over rounds); "added CPU" does the same with this process's CPU time per call (all its
+threads, so the store writer counts), which other load on the machine does not inflate.
 Benchmarks print numbers; nothing here is asserted.
 """
 
@@ -129,8 +131,10 @@ class Setups:
 
 
 def run_calls(client: openai.OpenAI, stream: bool, n: int) -> list[float]:
+    """Wall-clock µs of each call; the last element is the batch's process CPU µs per call (all threads)."""
     times: list[float] = []
     create = client.chat.completions.create
+    cpu_start = time.process_time_ns()
     for _ in range(n):
         start = time.perf_counter_ns()
         if stream:
@@ -139,6 +143,7 @@ def run_calls(client: openai.OpenAI, stream: bool, n: int) -> list[float]:
         else:
             create(model="bench-model", messages=MESSAGES)
         times.append((time.perf_counter_ns() - start) / 1000)
+    times.append((time.process_time_ns() - cpu_start) / 1000 / n)
     return times
 
 
@@ -169,17 +174,21 @@ def report(title: str, setups: Setups, results: dict[Any, list[list[float]]]) ->
     """Median and p90 over all calls; "added": the median over rounds of (round median - bare round median),
     a paired estimate that load drifting between rounds does not bias."""
     print(f"\n{title}")
-    print(f"{'call':<10} {'set-up':<26} {'median µs':>10} {'p90 µs':>10} {'added µs':>10}")
+    print(f"{'call':<8} {'set-up':<26} {'median µs':>10} {'p90 µs':>9} {'added µs':>9} {'added CPU µs':>13}")
     for stream in (False, True):
-        bare_rounds = [statistics.median(r) for r in results[(stream, "bare")]]
+        bare = results[(stream, "bare")]
+        bare_wall = [statistics.median(r[:-1]) for r in bare]
+        bare_cpu = [r[-1] for r in bare]
         for name in setups.names():
             rounds = results[(stream, name)]
-            values = [t for r in rounds for t in r]
+            values = [t for r in rounds for t in r[:-1]]
             median = statistics.median(values)
-            paired = [statistics.median(r) - b for r, b in zip(rounds, bare_rounds, strict=True)]
-            added = "" if name == "bare" else f"{statistics.median(paired):+.1f}"
+            wall = [statistics.median(r[:-1]) - b for r, b in zip(rounds, bare_wall, strict=True)]
+            cpu = [r[-1] - b for r, b in zip(rounds, bare_cpu, strict=True)]
+            added = "" if name == "bare" else f"{statistics.median(wall):+.1f}"
+            added_cpu = "" if name == "bare" else f"{statistics.median(cpu):+.1f}"
             kind = "stream" if stream else "chat"
-            print(f"{kind:<10} {name:<26} {median:>10.1f} {p90(values):>10.1f} {added:>10}")
+            print(f"{kind:<8} {name:<26} {median:>10.1f} {p90(values):>9.1f} {added:>9} {added_cpu:>13}")
 
 
 def main() -> None:
