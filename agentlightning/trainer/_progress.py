@@ -23,13 +23,19 @@ class Progress:
         if not enabled:
             return
         try:
+            from rich.console import Console
             from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn
             from rich.progress import Progress as RichProgress
         except ImportError:
             self._plain = True
             return
         self._rich = RichProgress(
-            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), transient=False
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=Console(stderr=True),  # stdout belongs to the program
+            transient=False,
         )
         self._rich.start()
         self._task = self._rich.add_task(description, total=total)
