@@ -27,6 +27,7 @@ unaffected. If ``pytest-recording`` already defines ``--record-mode``, its optio
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -38,8 +39,12 @@ _MODES = ("none", "once", "new_episodes", "all")
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addini("agentlightning_cassette_dir", "directory of cassettes, relative to rootdir", default="cassettes")
     group = parser.getgroup("agentlightning", "agentlightning cassettes")
-    # Another plugin (pytest-recording) may own --record-mode already; then we read the same option.
+    # pytest-recording defines the same option (same meaning, same default): when it is installed, it owns
+    # the option and we read it, whichever plugin loads first.
+    if importlib.util.find_spec("pytest_recording") is not None:
+        return
     with contextlib.suppress(ValueError):
         group.addoption(
             "--record-mode",
@@ -48,7 +53,6 @@ def pytest_addoption(parser: pytest.Parser) -> None:
             choices=_MODES,
             help="cassette record mode: none (replay only, default), once, new_episodes, all",
         )
-    parser.addini("agentlightning_cassette_dir", "directory of cassettes, relative to rootdir", default="cassettes")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -78,8 +82,8 @@ def cassette_path(request: pytest.FixtureRequest) -> Path:
 
 
 def _record_mode(config: pytest.Config) -> str:
-    mode = config.getoption("--record-mode", default="none") or "none"
-    return str(mode).replace("-", "_")
+    mode = str(config.getoption("--record-mode", default="none") or "none").replace("-", "_")
+    return "all" if mode == "rewrite" else mode  # pytest-recording's "rewrite": record everything anew
 
 
 @pytest.fixture
