@@ -56,6 +56,9 @@ _LAZY: dict[str, str] = {
     "Trainer": "agentlightning.trainer",
     # adapters
     **dict.fromkeys(["Adapter", "TraceAdapter", "TraceToMessages", "TracerTraceToTriplet"], "agentlightning.adapter"),
+    # instrumentation
+    "instrument_all": "agentlightning.instrumentation",
+    "uninstrument_all": "agentlightning.instrumentation",
     # tracers
     "Tracer": "agentlightning.tracer.base",
     "OtelTracer": "agentlightning.tracer.otel",
@@ -124,11 +127,13 @@ __all__ = [
     "find_reward_spans",
     "get_active_tracer",
     "get_reward_value",
+    "instrument_all",
     "is_reward_span",
     "llm_rollout",
     "operation",
     "prompt_rollout",
     "rollout",
+    "uninstrument_all",
 ]
 
 
@@ -159,6 +164,7 @@ if TYPE_CHECKING:
         is_reward_span,
         operation,
     )
+    from agentlightning.instrumentation import instrument_all, uninstrument_all
     from agentlightning.litagent import FunctionalLitAgent, LitAgent, llm_rollout, prompt_rollout, rollout
     from agentlightning.runner import LitAgentRunner
     from agentlightning.store.base import LightningStore

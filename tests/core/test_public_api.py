@@ -7,13 +7,68 @@ import sys
 
 import agentlightning
 
-EXPECTED_ALL = None  # filled below, kept as a literal so a change to the public API is a visible diff
+# A literal, so that a change to the public API is a visible diff in review.
+EXPECTED_ALL = [
+    "LLM",
+    "UNSET",
+    "Adapter",
+    "Algorithm",
+    "Attempt",
+    "AttemptStatus",
+    "AttemptedRollout",
+    "Dataset",
+    "FunctionalAlgorithm",
+    "FunctionalLitAgent",
+    "Hook",
+    "InMemoryLightningStore",
+    "LightningStore",
+    "LitAgent",
+    "LitAgentRunner",
+    "NamedResources",
+    "OtelTracer",
+    "PromptTemplate",
+    "ProxyLLM",
+    "ResourcesUpdate",
+    "Rollout",
+    "RolloutConfig",
+    "RolloutMode",
+    "RolloutStatus",
+    "Span",
+    "SpanCoreFields",
+    "SqliteLightningStore",
+    "TraceAdapter",
+    "TraceToMessages",
+    "Tracer",
+    "TracerTraceToTriplet",
+    "Trainer",
+    "Triplet",
+    "algo",
+    "emit_exception",
+    "emit_message",
+    "emit_object",
+    "emit_reward",
+    "find_final_reward",
+    "find_reward_spans",
+    "get_active_tracer",
+    "get_reward_value",
+    "instrument_all",
+    "is_reward_span",
+    "llm_rollout",
+    "operation",
+    "prompt_rollout",
+    "rollout",
+    "uninstrument_all",
+]
 
 
 def _isort_key(name: str) -> tuple[int, str]:
     # ruff's RUF022 order: SCREAMING_CASE, then CamelCase, then the rest
     kind = 0 if name.isupper() else 1 if name[0].isupper() else 2
     return kind, name
+
+
+def test_all_is_exactly_the_public_api() -> None:
+    assert agentlightning.__all__ == EXPECTED_ALL
 
 
 def test_all_is_sorted_unique_and_resolves() -> None:
