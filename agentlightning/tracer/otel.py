@@ -43,13 +43,18 @@ INSTRUMENTATION_NAME = "agentlightning"
 
 
 class OtelTracer(Tracer):
-    """The default tracer. ``max_queue`` bounds the spans waiting for the store (back-pressure beyond it);
-    ``max_batch`` is the most spans written in one store call."""
+    """The default tracer.
 
-    def __init__(self, *, max_queue: int = 16384, max_batch: int = 2048) -> None:
+    ``max_queue`` bounds the spans waiting for the store (back-pressure beyond it); ``max_batch`` is the most
+    spans written in one store call; ``linger`` is how long (seconds) the writer waits to gather a batch
+    when nobody is waiting for it (leaving a trace context never waits for it).
+    """
+
+    def __init__(self, *, max_queue: int = 16384, max_batch: int = 2048, linger: float = 0.05) -> None:
         super().__init__()
         self.max_queue = max_queue
         self.max_batch = max_batch
+        self.linger = linger
         self._provider: TracerProvider | None = None
         self._processor: RolloutSpanProcessor | None = None
         self._otel_tracer: trace_api.Tracer | None = None
@@ -116,7 +121,7 @@ class OtelTracer(Tracer):
             with self._lock:
                 writer = self._writers.get(id(store))
                 if writer is None or writer.store is not store:
-                    writer = SpanWriter(store, max_queue=self.max_queue, max_batch=self.max_batch)
+                    writer = SpanWriter(store, max_queue=self.max_queue, max_batch=self.max_batch, linger=self.linger)
                     self._writers[id(store)] = writer
         return writer
 
