@@ -1,24 +1,29 @@
-"""Quickstart: an agent over a handful of tasks, with rewards, run by ``Trainer.dev``.
+"""Quickstart: an OpenAI agent over a handful of tasks, traced, rewarded and turned into training data.
 
-    uv run python examples/quickstart.py
+    uv run python examples/quickstart.py            # replays cassettes/examples/quickstart.yaml: offline, no key
+    uv run python examples/quickstart.py --record   # re-records it against the local scripted server
 
-The "model" here is a few lines of plain Python that records its call the way an instrumented LLM
-client does (an OpenTelemetry span with GenAI attributes and token ids), so the example needs no network
-and no API key. Everything else is the real pipeline: the trainer enqueues one rollout per task, four
-runners take them from the SQLite store, every span lands in its rollout, and the triplet adapter turns
-each rollout's spans into training data.
+The agent is ordinary OpenAI client code inside a ``@rollout`` function. ``instrument_all()`` makes each
+of its calls an OpenTelemetry span (GenAI conventions: model, token usage, response id, and the token ids
+a vLLM-style server returns); ``Trainer.dev`` runs it over the tasks with four concurrent runners, each
+rollout's spans land in a SQLite store, and the triplet adapter turns them into training data.
+
+The HTTP traffic comes from a cassette recorded once, so the example runs anywhere, offline.
 """
 
 from __future__ import annotations
 
-import json
+import argparse
 import os
 import tempfile
+from pathlib import Path
 
-from opentelemetry import trace
+import openai
 
 import agentlightning as agl
+from agentlightning.testing.cassettes import MATCH_ON, use_cassette
 
+CASSETTE = Path(__file__).resolve().parent.parent / "cassettes" / "examples" / "quickstart.yaml"
 TASKS = [
     {"question": "What is 2 + 3?", "answer": "5"},
     {"question": "What is 7 * 6?", "answer": "42"},
@@ -27,57 +32,75 @@ TASKS = [
     {"question": "What is 2 ** 10?", "answer": "1024"},
 ]
 
-tracer = trace.get_tracer("quickstart")
-
-
-def tiny_model(llm: agl.LLM, question: str) -> str:
-    """A stand-in for an LLM call: evaluates the arithmetic, except that it cannot divide."""
-    with tracer.start_as_current_span(f"chat {llm.model}") as span:
-        expression = question.removeprefix("What is ").removesuffix("?")
-        answer = "I don't know" if "/" in expression else str(eval(expression, {"__builtins__": {}}))
-        prompt_ids, response_ids = [ord(c) for c in question], [ord(c) for c in answer]
-        span.set_attributes(
-            {
-                "gen_ai.operation.name": "chat",
-                "gen_ai.provider.name": "tiny",
-                "gen_ai.request.model": llm.model,
-                "gen_ai.response.id": f"resp-{abs(hash(question)) % 10**8}",
-                "gen_ai.usage.input_tokens": len(prompt_ids),
-                "gen_ai.usage.output_tokens": len(response_ids),
-                "gen_ai.input.messages": json.dumps([{"role": "user", "content": question}]),
-                "gen_ai.output.messages": json.dumps([{"role": "assistant", "content": answer}]),
-                "agentlightning.prompt_token_ids": prompt_ids,
-                "agentlightning.response_token_ids": response_ids,
-            }
-        )
-        return answer
-
 
 @agl.rollout
 def math_agent(task: dict[str, str], llm: agl.LLM) -> float:
-    answer = tiny_model(llm, task["question"])
-    return 1.0 if answer.strip() == task["answer"] else 0.0
+    client = openai.OpenAI(base_url=llm.endpoint, api_key=llm.api_key or "not-needed", max_retries=0)
+    response = client.chat.completions.create(
+        model=llm.model,
+        messages=[
+            {"role": "system", "content": "Answer with the number only."},
+            {"role": "user", "content": task["question"]},
+        ],
+        temperature=0.0,
+    )
+    answer = (response.choices[0].message.content or "").strip()
+    return 1.0 if answer == task["answer"] else 0.0
 
 
-def main() -> None:
-    with tempfile.TemporaryDirectory() as tmp:
+def run(endpoint: str, *, record: bool) -> None:
+    agl.instrument_all()
+    llm = agl.LLM(endpoint=endpoint, model="tiny-math", api_key="not-needed")
+    # Requests are matched by their body too, so concurrent runners replay in any order.
+    with tempfile.TemporaryDirectory() as tmp, use_cassette(
+        CASSETTE, record_mode="all" if record else "none", match_on=(*MATCH_ON, "body")
+    ):
         store = agl.SqliteLightningStore(os.path.join(tmp, "store.db"))
-        trainer = agl.Trainer(
-            n_runners=4,
-            store=store,
-            initial_resources={"main_llm": agl.LLM(endpoint="http://127.0.0.1:1/v1", model="tiny-math")},
-        )
+        trainer = agl.Trainer(n_runners=1 if record else 4, store=store, initial_resources={"main_llm": llm})
         rollouts = trainer.dev(math_agent, TASKS)
         for rollout in rollouts:
             spans = trainer.store_query_spans(rollout.rollout_id)
-            reward = agl.find_final_reward(spans)
-            print(f"{rollout.rollout_id}  {rollout.status:9s}  reward={reward}  {rollout.input['question']}")
+            calls = [s for s in spans if s.attributes.get("gen_ai.operation.name") == "chat"]
+            tokens = sum(s.attributes.get("gen_ai.usage.input_tokens", 0) for s in calls), sum(
+                s.attributes.get("gen_ai.usage.output_tokens", 0) for s in calls
+            )
+            print(
+                f"{rollout.rollout_id}  {rollout.status:9s}  reward={agl.find_final_reward(spans)}  "
+                f"tokens in/out={tokens[0]}/{tokens[1]}  {rollout.input['question']}"
+            )
             for triplet in trainer.adapter.adapt(spans):
                 print(
-                    f"    triplet: {len(triplet.prompt['token_ids'])} prompt tokens -> "
-                    f"{len(triplet.response['token_ids'])} response tokens, reward {triplet.reward}"
+                    f"    triplet: {len(triplet.prompt['token_ids'])} prompt token ids -> "
+                    f"{len(triplet.response['token_ids'])} response token ids, reward {triplet.reward}"
                 )
         store.close()
+
+
+def record() -> None:
+    """Record the cassette against the scripted local server, which answers like a small, fallible model."""
+    from agentlightning.testing import Reply, ScriptedOpenAIServer
+
+    with ScriptedOpenAIServer() as server:
+        for task in TASKS:  # one runner while recording, so replies go out in task order
+            answer = "3.0" if "/" in task["question"] else task["answer"]  # it gets the division "wrong"
+            server.script(
+                Reply(
+                    content=answer,
+                    prompt_token_ids=[ord(c) for c in task["question"]],
+                    response_token_ids=[ord(c) for c in answer],
+                )
+            )
+        CASSETTE.parent.mkdir(parents=True, exist_ok=True)
+        run(server.base_url, record=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--record", action="store_true", help="re-record the cassette against the local server")
+    if parser.parse_args().record:
+        record()
+    else:
+        run("http://127.0.0.1:9/v1", record=False)  # never reached: the cassette answers
 
 
 if __name__ == "__main__":

@@ -1,0 +1,28 @@
+"""The README's first command: the quickstart runs offline from its shipped cassette and reports its rollouts."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_quickstart_replays_offline_and_prints_rollouts_rewards_and_tokens(tmp_path: Path) -> None:
+    out = subprocess.run(
+        [sys.executable, str(ROOT / "examples" / "quickstart.py")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,  # a fresh working directory: nothing is read from or left in it
+    )
+    assert out.returncode == 0, out.stderr
+    rows = re.findall(r"^(ro-[0-9a-f]{12})\s+(\w+)\s+reward=(\S+)\s+tokens in/out=(\d+)/(\d+)", out.stdout, re.M)
+    assert len(rows) == 5, out.stdout
+    assert [row[1] for row in rows] == ["succeeded"] * 5
+    assert sorted(float(row[2]) for row in rows) == [0.0, 1.0, 1.0, 1.0, 1.0]  # the model gets 9 / 3 "wrong"
+    assert all(int(row[3]) > 0 and int(row[4]) > 0 for row in rows)
+    assert out.stdout.count("triplet:") == 5
+    assert list(tmp_path.iterdir()) == []
