@@ -15,7 +15,11 @@ import pytest
 
 os.environ.setdefault("AGENTLIGHTNING_STRICT", "1")
 
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+from agentlightning.instrumentation._guard import reset_guard_reports
 from agentlightning.store.base import LightningStore
+from agentlightning.testing.otel import get_open_span_tracker, get_test_exporter
 from agentlightning.tracer.otel import OtelTracer
 
 
@@ -56,3 +60,22 @@ def tracer(request: pytest.FixtureRequest) -> Iterator[OtelTracer]:
         yield tracer
     finally:
         tracer.teardown()
+
+
+@pytest.fixture(scope="session")
+def span_exporter() -> InMemorySpanExporter:
+    """In-memory spans from the global OpenTelemetry provider (installed once per test session)."""
+    return get_test_exporter()
+
+
+@pytest.fixture
+def spans(span_exporter: InMemorySpanExporter) -> Iterator[InMemorySpanExporter]:
+    """The exporter, cleared for the test; fails the test if it leaves a span open."""
+    span_exporter.clear()
+    reset_guard_reports()
+    tracker = get_open_span_tracker()
+    before = tracker.open_spans()
+    yield span_exporter
+    span_exporter.clear()
+    leaked = {k: v for k, v in tracker.open_spans().items() if k not in before}
+    assert not leaked, f"spans left open: {sorted(leaked.values())}"
