@@ -52,8 +52,9 @@ def run(endpoint: str, *, record: bool) -> None:
     agl.instrument_all()
     llm = agl.LLM(endpoint=endpoint, model="tiny-math", api_key="not-needed")
     # Requests are matched by their body too, so concurrent runners replay in any order.
-    with tempfile.TemporaryDirectory() as tmp, use_cassette(
-        CASSETTE, record_mode="all" if record else "none", match_on=(*MATCH_ON, "body")
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        use_cassette(CASSETTE, record_mode="all" if record else "none", match_on=(*MATCH_ON, "body")),
     ):
         store = agl.SqliteLightningStore(os.path.join(tmp, "store.db"))
         trainer = agl.Trainer(n_runners=1 if record else 4, store=store, initial_resources={"main_llm": llm})
@@ -61,8 +62,9 @@ def run(endpoint: str, *, record: bool) -> None:
         for rollout in rollouts:
             spans = trainer.store_query_spans(rollout.rollout_id)
             calls = [s for s in spans if s.attributes.get("gen_ai.operation.name") == "chat"]
-            tokens = sum(s.attributes.get("gen_ai.usage.input_tokens", 0) for s in calls), sum(
-                s.attributes.get("gen_ai.usage.output_tokens", 0) for s in calls
+            tokens = (
+                sum(s.attributes.get("gen_ai.usage.input_tokens", 0) for s in calls),
+                sum(s.attributes.get("gen_ai.usage.output_tokens", 0) for s in calls),
             )
             print(
                 f"{rollout.rollout_id}  {rollout.status:9s}  reward={agl.find_final_reward(spans)}  "

@@ -7,10 +7,10 @@ Every emitter records a span in the active trace context (a rollout run by a Tra
 
 from __future__ import annotations
 
+from .annotation import operation
 from .exception import emit_exception
 from .message import emit_message
 from .object import emit_object
-from .annotation import operation
 from .reward import emit_reward, find_final_reward, find_reward_spans, get_reward_value, is_reward_span
 
 __all__ = [

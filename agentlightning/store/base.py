@@ -174,9 +174,7 @@ class LightningStore:
         """Reserve and return the next sequence id of the rollout (strictly increasing within it)."""
         raise NotImplementedError
 
-    async def query_spans(
-        self, rollout_id: str, attempt_id: str | Literal["latest"] | None = None
-    ) -> list[Span]:
+    async def query_spans(self, rollout_id: str, attempt_id: str | Literal["latest"] | None = None) -> list[Span]:
         """The rollout's spans by ``sequence_id``: all attempts (``None``), one attempt, or the latest."""
         raise NotImplementedError
 

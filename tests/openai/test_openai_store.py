@@ -46,9 +46,7 @@ def test_calls_inside_trainer_dev_land_in_their_rollouts(
     import agentlightning as agl
 
     n = 24
-    server.script(
-        *(Reply(content=str(i), prompt_token_ids=[i, i + 1], response_token_ids=[i]) for i in range(n))
-    )
+    server.script(*(Reply(content=str(i), prompt_token_ids=[i, i + 1], response_token_ids=[i]) for i in range(n)))
 
     def make_client(llm: agl.LLM) -> Any:
         factory = openai.AsyncOpenAI if is_async else openai.OpenAI
