@@ -22,6 +22,7 @@ import functools
 import inspect
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any, TypeVar, overload
 
 from agentlightning import semconv
@@ -53,17 +54,22 @@ class _Operation:
     def __init__(self, name: str | None, attributes: dict[str, Any]) -> None:
         self.name = name
         self.attributes = attributes
-        self._cm: Any = None
+        # The blocks this object has open, per thread/task: one object (``step = operation("step")``) may be
+        # entered by several tasks at once, and nested in itself.
+        self._open: ContextVar[tuple[Any, ...]] = ContextVar(f"agentlightning_operation_{id(self)}", default=())
 
     def __call__(self, func: F) -> F:
         return _decorate(func, self.name or func.__name__, self.attributes)
 
     def __enter__(self) -> Any:
-        self._cm = _operation_span(self.name or "operation", self.attributes, None)
-        return self._cm.__enter__()
+        cm = _operation_span(self.name or "operation", self.attributes, None)
+        span = cm.__enter__()
+        self._open.set((*self._open.get(), cm))
+        return span
 
     def __exit__(self, *exc: Any) -> Any:
-        cm, self._cm = self._cm, None
+        *rest, cm = self._open.get()
+        self._open.set(tuple(rest))
         return cm.__exit__(*exc)
 
 

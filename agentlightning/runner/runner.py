@@ -24,13 +24,14 @@ import contextvars
 import functools
 import logging
 import numbers
-from collections.abc import Sequence
+from collections.abc import Awaitable, Mapping, Sequence
 from concurrent.futures import Executor
 from typing import TYPE_CHECKING, Any
 
 from agentlightning import semconv
-from agentlightning._utils import wait_for
+from agentlightning._utils import DeadlineExceeded, run_in_daemon_thread, wait_for
 from agentlightning.emitter._common import check_number
+from agentlightning.tracer._state import current_trace_state
 from agentlightning.types import (
     TERMINAL_ATTEMPT_STATUSES,
     AttemptedRollout,
@@ -42,7 +43,7 @@ from agentlightning.types import (
 )
 
 if TYPE_CHECKING:
-    from agentlightning.litagent.litagent import LitAgent
+    from agentlightning.litagent.litagent import LitAgent, RolloutRawResult
     from agentlightning.store.base import LightningStore
     from agentlightning.tracer.base import Tracer
 
@@ -67,16 +68,29 @@ class LitAgentRunner:
         self._agent: LitAgent[Any] | None = None
         self._store: LightningStore | None = None
         self._executor: Executor | None = None
+        self._tasks: Mapping[str, Any] | None = None
 
     # ---- lifecycle ------------------------------------------------------------------------------
 
     def init(
-        self, agent: LitAgent[Any], *, hooks: Sequence[Hook] | None = None, executor: Executor | None = None
+        self,
+        agent: LitAgent[Any],
+        *,
+        hooks: Sequence[Hook] | None = None,
+        executor: Executor | None = None,
+        tasks: Mapping[str, Any] | None = None,
     ) -> None:
-        """Give the runner its agent, hooks and (optionally) the thread pool for sync agents."""
+        """Give the runner its agent and hooks.
+
+        ``executor``: a thread pool for sync agents (default: a daemon thread per call, so that a timed-out
+        call never holds up the next one). ``tasks``: the original task objects by rollout id, handed to the
+        agent instead of the store's copy of the input (a SQLite store gives back JSON data, not your
+        dataclass).
+        """
         self._agent = agent
         self.hooks = list(hooks or [])
         self._executor = executor
+        self._tasks = tasks
         agent.set_runner(self)
 
     def init_worker(self, worker_id: int | str, store: LightningStore) -> None:
@@ -158,18 +172,23 @@ class LitAgentRunner:
         with self.tracer.operation_context(semconv.AGL_ROLLOUT, attrs) as root:
             try:
                 train = rollout.mode == "train"
+                task = self._tasks.get(rollout.rollout_id, rollout.input) if self._tasks else rollout.input
                 if agent.is_async():
                     coro = (agent.training_rollout_async if train else agent.validation_rollout_async)(
-                        rollout.input, resources, rollout
+                        task, resources, rollout
                     )
                     result = await wait_for(coro, timeout)
                 else:
                     method = agent.training_rollout if train else agent.validation_rollout
-                    call = functools.partial(contextvars.copy_context().run, method, rollout.input, resources, rollout)
-                    future = asyncio.get_running_loop().run_in_executor(self._executor, call)
-                    result = await wait_for(future, timeout)
+                    call: Awaitable[RolloutRawResult]
+                    if self._executor is None:
+                        call = run_in_daemon_thread(method, task, resources, rollout)
+                    else:
+                        bound = functools.partial(contextvars.copy_context().run, method, task, resources, rollout)
+                        call = asyncio.get_running_loop().run_in_executor(self._executor, bound)
+                    result = await wait_for(call, timeout)
                 await self._store_result(rollout, result)
-            except asyncio.TimeoutError:
+            except DeadlineExceeded:
                 root.set_attribute(semconv.ERROR_TYPE, "timeout")
                 logger.warning("Rollout %s exceeded its timeout of %s s", rollout.rollout_id, timeout)
                 return "timeout"
@@ -202,14 +221,23 @@ class LitAgentRunner:
             logger.warning("Rollout %s returned an empty list of spans; nothing was added", rollout.rollout_id)
             return
         store, rid, aid = self.store, rollout.rollout_id, rollout.attempt.attempt_id
+        state = current_trace_state()
         spans: list[Span] = []
         for item in result:
             if isinstance(item, Span):
                 spans.append(item)
             elif isinstance(item, SpanCoreFields):
-                self.tracer.create_span(item.name, attributes=item.attributes, timestamp=item.start_time)
+                self.tracer.create_span(
+                    item.name,
+                    attributes=item.attributes,
+                    timestamp=item.start_time,
+                    status=item.status,
+                    end_timestamp=item.end_time,
+                )
             elif hasattr(item, "context") and hasattr(item, "end_time") and hasattr(item, "attributes"):
-                await store.add_otel_span(rid, aid, item)  # an OpenTelemetry ReadableSpan
+                # An OpenTelemetry ReadableSpan. One made inside this trace context was recorded already.
+                if state is None or item.context is None or item.context.span_id not in state.seen:
+                    await store.add_otel_span(rid, aid, item)
             else:
                 raise TypeError(
                     f"The agent returned a list holding {type(item).__name__}; the list may hold only "

@@ -29,7 +29,19 @@ class TraceState:
     spans and numbered when the context closes.
     """
 
-    __slots__ = ("attempt_id", "dirty", "errors", "local", "lock", "name", "rollout_id", "spans", "tracer", "writer")
+    __slots__ = (
+        "attempt_id",
+        "dirty",
+        "errors",
+        "local",
+        "lock",
+        "name",
+        "rollout_id",
+        "seen",
+        "spans",
+        "tracer",
+        "writer",
+    )
 
     def __init__(
         self, tracer: Tracer, name: str | None, rollout_id: str, attempt_id: str, writer: SpanWriter | None
@@ -43,10 +55,12 @@ class TraceState:
         self.spans: list[Span] = []  # stored spans, filled by the writer thread
         self.local: list[ReadableSpan] = []  # spans of a store-less context
         self.errors: list[BaseException] = []  # store failures seen by the writer for this context
+        self.seen: set[int] = set()  # span ids recorded here (so a span the agent also returns is stored once)
         self.lock = threading.Lock()
 
     def add(self, span: ReadableSpan) -> None:
         """Called by the span processor, on the thread that ended the span."""
+        self.seen.add(span.context.span_id)  # type: ignore[union-attr]  # the processor checked it
         writer = self.writer
         if writer is None:
             self.local.append(span)

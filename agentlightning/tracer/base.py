@@ -16,11 +16,15 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
 from agentlightning.types import ParallelWorkerBase
 
 from ._state import current_trace_state
+
+# (tracer, spans) of the last trace context that closed in this thread or task
+_LAST_TRACE: ContextVar[tuple[Tracer, list[Span]] | None] = ContextVar("agentlightning_last_trace", default=None)
 
 if TYPE_CHECKING:
     from agentlightning.store.base import LightningStore
@@ -70,8 +74,19 @@ class Tracer(ParallelWorkerBase):
         raise NotImplementedError
 
     def get_last_trace(self) -> list[Span]:
-        """The spans of the last trace context that closed, in ``sequence_id`` order."""
+        """The spans of the last trace context that closed, in ``sequence_id`` order.
+
+        "Last" is per thread or asyncio task when this tracer's context closed there (so concurrent runners
+        each see their own), else the last one to close anywhere.
+        """
+        mine = _LAST_TRACE.get()
+        if mine is not None and mine[0] is self:
+            return list(mine[1])
         return list(self._last_trace)
+
+    def _set_last_trace(self, spans: list[Span]) -> None:
+        self._last_trace = spans
+        _LAST_TRACE.set((self, spans))
 
     def create_span(
         self,
@@ -79,8 +94,11 @@ class Tracer(ParallelWorkerBase):
         attributes: dict[str, Any] | None = None,
         timestamp: float | None = None,
         status: Any = None,
+        *,
+        end_timestamp: float | None = None,
     ) -> Any:
-        """Record a span that starts and ends now (or at ``timestamp``, seconds) in the current context."""
+        """Record a span in the current context: it starts and ends now, or at ``timestamp`` and
+        ``end_timestamp`` (seconds). ``status``: an OpenTelemetry ``Status`` or a ``TraceStatus``."""
         raise NotImplementedError
 
     def operation_context(self, name: str, attributes: dict[str, Any] | None = None) -> Any:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -21,6 +22,8 @@ from typing import TYPE_CHECKING, Any
 
 from opentelemetry import trace as trace_api
 from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.sampling import ALWAYS_ON
+from opentelemetry.trace import Status, StatusCode
 
 from agentlightning._utils import run_sync
 from agentlightning.types import new_attempt_id, new_rollout_id
@@ -70,8 +73,23 @@ class OtelTracer(Tracer):
         """The provider to attach to: the global SDK provider, or a new one made global."""
         current = trace_api.get_tracer_provider()
         if isinstance(current, TracerProvider):
+            description = current.sampler.get_description()
+            if description != "AlwaysOnSampler" and not description.startswith("ParentBased{root:AlwaysOnSampler,"):
+                logger.warning(
+                    "The global OpenTelemetry TracerProvider samples spans (%s): spans it drops are missing from "
+                    "their rollouts, rewards included. Give it an always-on sampler for complete training data.",
+                    description,
+                )
             return current
-        provider = TracerProvider()
+        # Every span of a rollout matters (a dropped reward span is a lost reward), so this provider records
+        # all of them, whatever OTEL_TRACES_SAMPLER says (that setting is for exporters' volume, not ours).
+        if os.environ.get("OTEL_TRACES_SAMPLER", "").strip().lower() not in ("", "always_on", "parentbased_always_on"):
+            logger.warning(
+                "OTEL_TRACES_SAMPLER=%s is not applied to agentlightning's tracer provider: it records every span, "
+                "so that no span of a rollout is lost.",
+                os.environ["OTEL_TRACES_SAMPLER"],
+            )
+        provider = TracerProvider(sampler=ALWAYS_ON)
         trace_api.set_tracer_provider(provider)
         if trace_api.get_tracer_provider() is not provider:
             logger.warning(
@@ -149,7 +167,7 @@ class OtelTracer(Tracer):
         return _TraceContext(self, state, check=writer is not None)
 
     def _finish(self, state: TraceState) -> None:
-        self._last_trace = state.finished_spans()
+        self._set_last_trace(state.finished_spans())
         if state.errors:
             logger.error(
                 "agentlightning could not store some spans of rollout %r attempt %r: %s",
@@ -166,18 +184,29 @@ class OtelTracer(Tracer):
         attributes: dict[str, Any] | None = None,
         timestamp: float | None = None,
         status: Any = None,
+        *,
+        end_timestamp: float | None = None,
     ) -> OtelSpan:
         start = int(timestamp * 1e9) if timestamp is not None else None
+        end = int(end_timestamp * 1e9) if end_timestamp is not None else start
         span = self._ensure_provider().start_span(name, attributes=attributes, start_time=start)
         if status is not None:
-            span.set_status(status)
-        span.end(end_time=start)
+            span.set_status(_otel_status(status))
+        span.end(end_time=end)
         return span
 
     @contextmanager
     def operation_context(self, name: str, attributes: dict[str, Any] | None = None) -> Iterator[OtelSpan]:
         with self._ensure_provider().start_as_current_span(name, attributes=attributes) as span:
             yield span
+
+
+def _otel_status(status: Any) -> Status:
+    """An OpenTelemetry ``Status`` from itself or from an agentlightning ``TraceStatus``."""
+    if isinstance(status, Status):
+        return status
+    code = getattr(status, "status_code", "UNSET")
+    return Status(StatusCode[code] if code in StatusCode.__members__ else StatusCode.UNSET, status.description)
 
 
 async def _check_ids(store: LightningStore, rollout_id: str, attempt_id: str) -> None:

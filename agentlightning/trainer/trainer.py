@@ -13,8 +13,11 @@ validation set), lets ``n_runners`` runners work through them concurrently, wait
 returns the finished rollouts in dataset order. ``fit(...)`` does the same through ``algorithm`` when one
 is given (the algorithm enqueues rollouts and reads spans back from the store), else like ``dev``.
 
-All of it runs in one process, in one event loop: async agents run on the loop, sync agents in a thread
-pool of ``n_runners`` threads. A progress bar shows on a terminal. On Ctrl-C the runners stop, their
+All of it runs in one process, in one event loop: async agents run on the loop, sync agents each on a
+thread of their own (a timed-out call is abandoned, never waited for). The agent receives the very task
+objects of the dataset, whatever the store keeps (SQLite keeps JSON).
+
+A progress bar shows on a terminal. On Ctrl-C the runners stop, their
 attempts end ``failed`` and every unfinished rollout of the run is marked ``cancelled``: none is left
 ``running`` in the store.
 
@@ -30,7 +33,6 @@ import logging
 import os
 import time
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 from agentlightning import semconv
@@ -91,6 +93,7 @@ class Trainer:
         self.progress = progress
         self.poll_interval = poll_interval
         self.last_rollouts: list[Rollout] = []
+        self._tasks: dict[str, Any] = {}
 
     # ---- defaults, made on first use ------------------------------------------------------------
 
@@ -152,20 +155,26 @@ class Trainer:
     # ---- the run --------------------------------------------------------------------------------
 
     async def _run(self, agent: LitAgent[Any], algorithm: Any, train_dataset: Any, val_dataset: Any) -> list[Rollout]:
+        from agentlightning.litagent.litagent import LitAgent
+
+        if not isinstance(agent, LitAgent):
+            raise TypeError(
+                f"The agent must be a LitAgent, got {type(agent).__name__} {agent!r}: decorate the function with "
+                "@agl.rollout (or @agl.llm_rollout / @agl.prompt_rollout), or subclass agl.LitAgent"
+            )
         store, tracer = self.store, self.tracer
         started = time.time()
+        await self._warn_about_leftovers(started)
         tracer.init()
         agent.set_trainer(self)
         resources_id = None
         if self.initial_resources:
             resources_id = (await store.add_resources(self.initial_resources)).resources_id
-        executor = None
-        if not agent.is_async():
-            executor = ThreadPoolExecutor(max_workers=self.n_runners, thread_name_prefix="agentlightning-runner")
+        self._tasks = {}
         runners = []
         for index in range(self.n_runners):
             runner = LitAgentRunner(tracer, poll_interval=self.poll_interval)
-            runner.init(agent, hooks=self.hooks, executor=executor)
+            runner.init(agent, hooks=self.hooks, tasks=self._tasks)
             runner.init_worker(f"runner-{index}", store)
             runners.append(runner)
         stop = asyncio.Event()
@@ -186,10 +195,9 @@ class Trainer:
                     task.cancel()
                 await asyncio.gather(*tasks, return_exceptions=True)
                 await self._cancel_unfinished(started)
-            if executor is not None:
-                executor.shutdown(wait=finished_cleanly, cancel_futures=True)
             for runner in runners:
                 runner.teardown_worker(runner.worker_id)
+            tracer.teardown()  # pairs with init(): stops the span writers (their spans are stored by now)
         if ids is None:
             ids = [r.rollout_id for r in await store.query_rollouts() if r.start_time >= started]
         by_id = {r.rollout_id: r for r in await store.query_rollouts(rollout_id_in=ids)}
@@ -206,7 +214,9 @@ class Trainer:
             if dataset is None:
                 continue
             for index in range(len(dataset)):
-                rollout = await store.enqueue_rollout(input=dataset[index], mode=mode, resources_id=resources_id)
+                task = dataset[index]
+                rollout = await store.enqueue_rollout(input=task, mode=mode, resources_id=resources_id)
+                self._tasks[rollout.rollout_id] = task  # the agent gets this object, not the store's JSON copy
                 ids.append(rollout.rollout_id)
         progress = Progress(len(ids), f"{getattr(agent, '__name__', type(agent).__name__)}", self.progress)
         pending = set(ids)
@@ -239,6 +249,20 @@ class Trainer:
         if inspect.isawaitable(result):
             await result
         return None
+
+    async def _warn_about_leftovers(self, since: float) -> None:
+        """Rollouts queued by an earlier run that never finished (it was killed) would be run by ours: say so."""
+        queued = await self.store.query_rollouts(status_in=["queuing", "requeuing"])
+        leftovers = [r for r in queued if r.start_time < since]
+        if leftovers:
+            logger.warning(
+                "The store %r holds %d queued rollouts from an earlier run that did not finish (the first: %s); "
+                "this run's runners will take them too. Use a fresh store, or cancel them with "
+                "store.update_rollout(rollout_id, status='cancelled').",
+                getattr(self.store, "path", self.store),
+                len(leftovers),
+                leftovers[0].rollout_id,
+            )
 
     async def _cancel_unfinished(self, since: float) -> None:
         """After an interruption: end running attempts ``failed`` and unfinished rollouts ``cancelled``."""

@@ -141,3 +141,28 @@ def test_operation_outside_context_runs_untraced_and_errors_propagate(tracer: Ot
     assert failed.status.status_code == "ERROR"
     assert block.attributes["agentlightning.operation.name"] == "block"
     assert block.attributes["step"] == 1 and block.attributes["extra"] is True
+
+
+def test_one_operation_object_used_by_concurrent_tasks_and_nested(tracer: OtelTracer) -> None:
+    step = agl.operation("step")
+
+    async def work(i: int) -> None:
+        with step:
+            await asyncio.sleep(0)  # the other task enters the same object meanwhile
+            with step:
+                agl.emit_message(f"inner {i}")
+            await asyncio.sleep(0)
+
+    async def main() -> None:
+        await asyncio.gather(work(1), work(2))
+
+    spans = _trace(tracer, lambda: asyncio.run(main()))
+    steps = [s for s in spans if s.name == "agentlightning.operation"]
+    messages = [s for s in spans if s.name == "agentlightning.message"]
+    assert len(steps) == 4 and len(messages) == 2
+    by_id = {s.span_id: s for s in spans}
+    for message in messages:
+        inner = by_id[message.parent_id]  # type: ignore[index]
+        outer = by_id[inner.parent_id]  # type: ignore[index]
+        assert inner.name == outer.name == "agentlightning.operation"
+        assert outer.parent_id not in by_id  # each task's outer step is a root of its own

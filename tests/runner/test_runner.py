@@ -191,3 +191,74 @@ async def test_hooks_are_called_in_order(store: agl.LightningStore, tracer: Otel
     runner.init_worker(0, store)
     await runner.iter()
     assert calls == ["trace_start", "rollout_start", "trace_end", "rollout_end:2"]
+
+
+async def test_agents_own_timeout_error_is_a_failure_not_a_timeout(
+    store: agl.LightningStore, tracer: OtelTracer
+) -> None:
+    @agl.rollout
+    async def agent(task: str, llm: agl.LLM) -> float:
+        raise TimeoutError("the model server did not answer")
+
+    rollout, spans = await _run_one(store, tracer, agent, config=agl.RolloutConfig(timeout_seconds=30))
+    (attempt,) = await store.query_attempts(rollout.rollout_id)
+    assert attempt.status == "failed"
+    root = next(s for s in spans if s.name == "agentlightning.rollout")
+    assert root.attributes["error.type"] == "TimeoutError"
+    assert any(e.name == "exception" for e in root.events)
+
+
+async def test_spans_the_agent_returns_are_stored_once(store: agl.LightningStore, tracer: OtelTracer) -> None:
+    @agl.rollout
+    def agent(task: str, llm: agl.LLM) -> list[Any]:
+        with user_tracer.start_as_current_span("tool call") as span:
+            pass
+        return [span, agl.emit_reward(1.0)]  # both were recorded already, inside the trace context
+
+    _, spans = await _run_one(store, tracer, agent)
+    assert sorted(s.name for s in spans) == ["agentlightning.annotation", "agentlightning.rollout", "tool call"]
+    assert len(agl.find_reward_spans(spans)) == 1
+
+
+async def test_returned_span_core_fields_keep_status_and_times(store: agl.LightningStore, tracer: OtelTracer) -> None:
+    @agl.rollout
+    def agent(task: str, llm: agl.LLM) -> list[Any]:
+        return [
+            agl.SpanCoreFields(
+                name="judge", status={"status_code": "OK"}, attributes={"k": 1}, start_time=1000.0, end_time=1002.5
+            ),
+            agl.emit_exception(ValueError("handled"), propagate=False),
+        ]
+
+    _, spans = await _run_one(store, tracer, agent)
+    judge = next(s for s in spans if s.name == "judge")
+    assert (judge.status.status_code, judge.start_time, judge.end_time) == ("OK", 1000.0, 1002.5)
+    exception = next(s for s in spans if s.name == "agentlightning.exception")
+    assert exception.status.status_code == "ERROR" and exception.status.description == "handled"
+
+
+async def test_sync_timeout_never_holds_up_the_next_rollout(store: agl.LightningStore, tracer: OtelTracer) -> None:
+    release = threading.Event()
+    ran: list[str] = []
+
+    @agl.rollout
+    def agent(task: str, llm: agl.LLM) -> float:
+        ran.append(task)
+        if task == "stuck":
+            release.wait(30)  # far beyond the rollout's timeout
+        return 1.0
+
+    try:
+        await store.add_resources({"main_llm": LLM})
+        config = agl.RolloutConfig(timeout_seconds=0.3)
+        stuck = await store.enqueue_rollout(input="stuck", config=config)
+        fast = await store.enqueue_rollout(input="fast", config=config)
+        runner = LitAgentRunner(tracer)  # one runner: "fast" can only run after "stuck" is given up
+        runner.init(agent)
+        runner.init_worker(0, store)
+        assert await runner.iter() == 2
+        assert ran == ["stuck", "fast"]
+        assert [a.status for a in await store.query_attempts(stuck.rollout_id)] == ["timeout"]
+        assert [a.status for a in await store.query_attempts(fast.rollout_id)] == ["succeeded"]
+    finally:
+        release.set()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import textwrap
@@ -40,3 +41,27 @@ def test_tracer_joins_the_users_global_sdk_provider() -> None:
     same, spans = out.stdout.splitlines()
     assert same == "True True"  # still the user's provider, and the tracer records through it
     assert spans == "['work'] ['work']"  # the store got the span, and so did the user's exporter
+
+
+SAMPLED = textwrap.dedent(
+    """
+    import agentlightning as agl
+
+    @agl.rollout
+    def agent(task, llm):
+        return 1.0
+
+    trainer = agl.Trainer(n_runners=2, store=agl.InMemoryLightningStore(),
+                          initial_resources={"llm": agl.LLM(endpoint="http://127.0.0.1:1/v1", model="m")})
+    rollouts = trainer.dev(agent, list(range(50)))
+    print(sum(agl.find_final_reward(trainer.store_query_spans(r.rollout_id)) == 1.0 for r in rollouts))
+    """
+)
+
+
+def test_a_sampler_setting_never_drops_rollout_spans() -> None:
+    env = {**os.environ, "OTEL_TRACES_SAMPLER": "traceidratio", "OTEL_TRACES_SAMPLER_ARG": "0.1"}
+    out = subprocess.run([sys.executable, "-c", SAMPLED], capture_output=True, text=True, timeout=60, env=env)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "50"  # every reward is there
+    assert "OTEL_TRACES_SAMPLER=traceidratio is not applied" in out.stderr  # and the user is told why

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import pytest
 from opentelemetry import trace as trace_api
 
 import agentlightning as agl
@@ -75,3 +76,65 @@ def test_fit_runs_the_algorithm_against_the_store(store: agl.LightningStore, tra
     assert seen["rewards"] == [1.0, 2.0, 3.0]
     assert seen["resources"] == RESOURCES
     assert sorted(r.input for r in rollouts) == [1, 2, 3]
+
+
+def test_agent_gets_the_dataset_objects_whatever_the_store_keeps(store: agl.LightningStore, tracer: OtelTracer) -> None:
+    from dataclasses import dataclass
+
+    @dataclass
+    class MathTask:
+        question: str
+        answer: int
+
+    @agl.rollout
+    def agent(task: MathTask, llm: agl.LLM) -> float:
+        assert isinstance(task, MathTask)  # not the JSON dict a SQLite store keeps
+        return float(task.answer)
+
+    dataset = [MathTask("1+1", 2), MathTask("2+2", 4)]
+    trainer = agl.Trainer(n_runners=2, store=store, tracer=tracer, initial_resources=RESOURCES)
+    rollouts = trainer.dev(agent, dataset)
+    assert [r.status for r in rollouts] == ["succeeded", "succeeded"]
+    assert [agl.find_final_reward(trainer.store_query_spans(r.rollout_id)) for r in rollouts] == [2.0, 4.0]
+
+
+def test_each_hook_sees_its_own_last_trace(store: agl.LightningStore, tracer: OtelTracer) -> None:
+    mismatches: list[str] = []
+
+    class Check(agl.Hook):
+        async def on_trace_end(self, *, agent, runner, tracer, rollout):  # type: ignore[no-untyped-def]
+            await asyncio.sleep(0)  # let the other runners close their contexts meanwhile
+            if any(s.rollout_id != rollout.rollout_id for s in tracer.get_last_trace()):
+                mismatches.append(rollout.rollout_id)
+
+    @agl.rollout
+    async def agent(task: int, llm: agl.LLM) -> float:
+        await asyncio.sleep(0)
+        return 1.0
+
+    trainer = agl.Trainer(n_runners=4, store=store, tracer=tracer, initial_resources=RESOURCES, hooks=[Check()])
+    assert len(trainer.dev(agent, list(range(40)))) == 40
+    assert mismatches == []
+
+
+def test_dev_rejects_a_plain_function_with_a_clear_error(store: agl.LightningStore) -> None:
+    def agent(task: int, llm: agl.LLM) -> float:
+        return 1.0
+
+    trainer = agl.Trainer(store=store)
+    with pytest.raises(TypeError, match=r"decorate the function with @agl.rollout"):
+        trainer.dev(agent, [1])  # type: ignore[arg-type]
+
+
+def test_warns_about_queued_rollouts_left_by_an_earlier_run(
+    store: agl.LightningStore, tracer: OtelTracer, caplog: pytest.LogCaptureFixture
+) -> None:
+    asyncio.run(store.enqueue_rollout(input="left over"))
+
+    @agl.rollout
+    def agent(task: Any, llm: agl.LLM) -> float:
+        return 1.0
+
+    trainer = agl.Trainer(store=store, tracer=tracer, initial_resources=RESOURCES)
+    trainer.dev(agent, [1])
+    assert "1 queued rollouts from an earlier run" in caplog.text
