@@ -9,6 +9,19 @@ messages, time-out detection, ``wait_for_rollouts`` -- lives here, so
 backend gets the same behaviour by implementing the same primitives.
 
 Reads return empty results (``[]``/``None``) for unknown ids; writes raise ``ValueError`` naming the id.
+
+Spans that arrive after their attempt ended (a tracer flushing late, a worker the store gave up on):
+
+- A span is always stored, whatever the state of its attempt and rollout: no data is lost.
+- A span of an attempt in a terminal state (``succeeded``, ``failed``, ``timeout``, ``unresponsive``) counts
+  for nothing else: it neither revives the attempt nor moves the rollout. A rollout that went back on the
+  queue (``requeuing``) stays there, so the retry the state machine promised still happens.
+- The one exception: an ``unresponsive`` attempt (no heartbeat for a while) that speaks again is alive. It
+  goes back to ``running`` if, and only if, it is still the rollout's latest attempt and the rollout has
+  not finished. Its rollout then becomes ``running`` too, leaving the queue if it was ``requeuing``: the
+  revived attempt is watched by the same time limits as before and ends, one way or another, in a status
+  that moves the rollout again. Once a newer attempt exists, or the rollout is ``failed``/``cancelled``,
+  the old attempt stays ``unresponsive``.
 """
 
 from __future__ import annotations
@@ -55,9 +68,10 @@ if TYPE_CHECKING:
 
 __all__ = ["StoreCore"]
 
-#: Rollout states that a span of the latest attempt turns into ``running``.
+#: Rollout states that a span of the latest (active or revived) attempt turns into ``running``.
 _WAKE_BY_SPAN: frozenset[str] = frozenset({"preparing", "queuing", "requeuing"})
-#: Attempt states that a span turns into ``running`` (an unresponsive worker that speaks again is alive).
+#: Attempt states that a span turns into ``running`` (``unresponsive`` only under the conditions of
+#: :meth:`StoreCore._heartbeat`: an unresponsive worker that speaks again is alive).
 _REVIVED_BY_SPAN: frozenset[str] = frozenset({"preparing", "unresponsive"})
 
 
@@ -493,7 +507,17 @@ class StoreCore(StorageBackend, LightningStore):
         return spans
 
     def _heartbeat(self, rollout: Rollout, attempt: Attempt, now: float) -> None:
-        """A span arrived: the attempt is alive (``running``), and so is the rollout if this is its latest attempt."""
+        """A span arrived: the attempt is alive (``running``), and so is the rollout if this is its latest attempt.
+
+        A span of an ended attempt changes nothing, unless the attempt is ``unresponsive``, still the latest
+        one, and its rollout has not finished (see the module docstring).
+        """
+        if attempt.status in TERMINAL_ATTEMPT_STATUSES:
+            if attempt.status != "unresponsive" or rollout.status in TERMINAL_ROLLOUT_STATUSES:
+                return
+            latest = self._get_latest_attempt(rollout.rollout_id)
+            if latest is None or latest.attempt_id != attempt.attempt_id:
+                return  # a newer attempt has taken over
         attempt.last_heartbeat_time = now
         if attempt.status in _REVIVED_BY_SPAN:
             attempt.status = "running"

@@ -15,6 +15,10 @@ State machine (SPEC section 6)::
     attempt "failed" / "timeout" / "unresponsive"
                            -> rollout "requeuing" (back on the queue) if the status is in
                               config.retry_condition and attempts remain, else "failed"
+    span of an ended attempt
+                           -> stored, nothing else; except that an "unresponsive" attempt that is
+                              still the latest of an unfinished rollout becomes "running" again,
+                              and so does its rollout (see agentlightning.store._core)
 
 Terminal states set ``end_time``. Timeouts (``config.timeout_seconds`` since the attempt started) and
 unresponsiveness (``config.unresponsive_seconds`` since the last heartbeat: a span, or an

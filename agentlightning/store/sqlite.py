@@ -25,8 +25,9 @@ How it is stored:
   ``data`` column, plus the indexed columns queries need. A span's ``sequence_id`` lives in its column only
   (the JSON is made before the id is allocated, outside the write lock). Each rollout row carries its span
   counter (``span_seq``). The schema version is ``PRAGMA user_version``.
-- ``Rollout.input`` must be JSON-serializable by pydantic (dicts, lists, strings, numbers, models,
-  dataclasses...); it comes back as plain JSON data.
+- ``Rollout.input`` and the ``metadata`` of rollouts and attempts must be JSON-serializable by pydantic
+  (dicts, lists, strings, numbers, models, dataclasses...); they come back as plain JSON data. Anything
+  else raises ``TypeError`` naming its type, and nothing is written.
 
 Threads and loops: one connection (``check_same_thread=False``) behind a :class:`threading.RLock`. The
 async methods run their SQL directly on the calling thread: the statements take microseconds to a few
@@ -35,6 +36,9 @@ waiting for another *process* holding the write lock (up to ``busy_timeout``), w
 
 ``wait_for_rollouts`` wakes at once on changes made through this object and notices other processes'
 commits within 50 ms (a ``PRAGMA data_version`` check, re-reading only when it moved).
+
+``close()`` is idempotent; any use of the store afterwards raises ``RuntimeError`` naming the path. A store
+dropped without ``close()`` closes its connection when it is garbage-collected (no ``ResourceWarning``).
 
 Opening a file that exists and is not a SQLite database, or is the SQLite database of something else,
 raises :class:`NotASqliteDatabaseError` (a ``ValueError``) and leaves the file untouched. ``":memory:"``
@@ -47,10 +51,13 @@ import json
 import os
 import sqlite3
 import threading
+import weakref
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+
+from pydantic_core import to_json
 
 from agentlightning.types import Attempt, ResourcesUpdate, Rollout, RolloutConfig, Span
 
@@ -136,6 +143,42 @@ def _as_json_list(values: Sequence[str]) -> str:
     return json.dumps(list(values))
 
 
+def _dump(model: Rollout | Attempt) -> str:
+    """The model's JSON, or a ``TypeError`` saying which user-given field cannot be stored and what to do."""
+    try:
+        return model.model_dump_json()
+    except ValueError as exc:  # PydanticSerializationError, or a circular reference
+        error = _not_json(model, exc)
+        if error is None:
+            raise  # not from a field the user gave: leave pydantic's error as it is
+        raise error from exc
+
+
+def _serializes(value: Any) -> bool:
+    try:
+        to_json(value)
+    except ValueError:
+        return False
+    return True
+
+
+def _not_json(model: Rollout | Attempt, exc: ValueError) -> TypeError | None:
+    """A ``TypeError`` naming the user-given field (and type) that made ``model`` unserializable, if one did."""
+    if isinstance(model, Rollout) and not _serializes(model.input):
+        field, culprit, where = "input", model.input, ""
+    else:
+        bad = next(((key, value) for key, value in model.metadata.items() if not _serializes(value)), None)
+        if bad is None:
+            return None
+        field, culprit, where = "metadata", bad[1], f" under key {bad[0]!r}"
+    name = f"{type(culprit).__module__}.{type(culprit).__qualname__}"
+    return TypeError(
+        f"{type(model).__name__} {field} must be JSON-serializable to be stored in SqliteLightningStore "
+        f"(got {name}{where}): use plain data, a dataclass or a pydantic model, or InMemoryLightningStore "
+        f"({exc})"
+    )
+
+
 class SqliteLightningStore(StoreCore):
     """A :class:`~agentlightning.store.LightningStore` in one SQLite file, safe for several processes.
 
@@ -152,20 +195,25 @@ class SqliteLightningStore(StoreCore):
         super().__init__()
         self.path = str(path)
         self._lock = threading.RLock()
+        self._closed = False
         if self.path != ":memory:":
             file = Path(self.path)
             _check_path(file)
             file.parent.mkdir(parents=True, exist_ok=True)
         self._conn = sqlite3.connect(self.path, timeout=busy_timeout, isolation_level=None, check_same_thread=False)
+        # Closes the connection once: on close(), or when the store is garbage-collected without it. Not at
+        # interpreter exit: atexit hooks that run later (the tracer's final span flush) may still write.
+        self._finalizer = weakref.finalize(self, self._conn.close)
+        self._finalizer.atexit = False
         try:
             self._setup(busy_timeout)
         except sqlite3.DatabaseError as exc:
-            self._conn.close()
+            self._finalizer()
             raise NotASqliteDatabaseError(
                 f"{self.path!r} could not be opened as an agentlightning SQLite store: {exc}"
             ) from exc
         except BaseException:
-            self._conn.close()
+            self._finalizer()
             raise
 
     def _setup(self, busy_timeout: float) -> None:
@@ -202,18 +250,29 @@ class SqliteLightningStore(StoreCore):
         return f"SqliteLightningStore({self.path!r})"
 
     def close(self) -> None:
-        """Close the connection. Idempotent; the store cannot be used afterwards."""
+        """Close the connection. Idempotent; using the store afterwards raises ``RuntimeError``."""
         with self._lock:
-            self._conn.close()
+            self._closed = True
+            self._finalizer()
+
+    def _closed_error(self) -> RuntimeError:
+        return RuntimeError(
+            f"SqliteLightningStore({self.path!r}) was closed: it cannot be used after close(); "
+            "open a new SqliteLightningStore on that path to keep using the file"
+        )
 
     # ---- transactions ----------------------------------------------------------------------------
 
     def _read(self) -> threading.RLock:
+        if self._closed:
+            raise self._closed_error()
         return self._lock  # each statement reads a consistent snapshot; none needs more
 
     @contextmanager
     def _write(self) -> Iterator[None]:
         with self._lock:
+            if self._closed:
+                raise self._closed_error()
             conn = self._conn
             conn.execute("BEGIN IMMEDIATE")
             try:
@@ -226,6 +285,8 @@ class SqliteLightningStore(StoreCore):
 
     def _data_version(self) -> int:
         with self._lock:
+            if self._closed:
+                raise self._closed_error()
             return int(self._conn.execute("PRAGMA data_version").fetchone()[0])
 
     def _all(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
@@ -276,7 +337,7 @@ class SqliteLightningStore(StoreCore):
                 rollout.status,
                 rollout.mode,
                 int(has_deadline(rollout.config)),
-                rollout.model_dump_json(),
+                _dump(rollout),
             ),
         )
 
@@ -312,7 +373,7 @@ class SqliteLightningStore(StoreCore):
             "INSERT INTO attempts (rollout_id, attempt_id, sequence_id, status, data) VALUES (?, ?, ?, ?, ?) "
             "ON CONFLICT (rollout_id, attempt_id) DO UPDATE SET sequence_id = excluded.sequence_id, "
             "status = excluded.status, data = excluded.data",
-            (attempt.rollout_id, attempt.attempt_id, attempt.sequence_id, attempt.status, attempt.model_dump_json()),
+            (attempt.rollout_id, attempt.attempt_id, attempt.sequence_id, attempt.status, _dump(attempt)),
         )
 
     def _deadline_candidates(self) -> list[tuple[RolloutConfig, Attempt]]:

@@ -187,3 +187,9 @@ async def test_rollout_models_round_trip(store: LightningStore) -> None:
     stored = await store.get_rollout_by_id(rollout.rollout_id)
     assert isinstance(stored, Rollout)
     assert stored.model_dump() == rollout.model_dump()
+
+
+async def test_close_is_idempotent(store: LightningStore) -> None:
+    await store.enqueue_rollout("t")
+    store.close()
+    store.close()  # and the fixture closes it once more

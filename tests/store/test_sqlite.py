@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
+import re
 import signal
 import sqlite3
 import subprocess
 import sys
 import textwrap
 import time
+import warnings
 from pathlib import Path
 
 import pytest
@@ -261,3 +264,67 @@ async def test_sigkill_mid_stream_loses_no_committed_batch(tmp_path: Path) -> No
         assert len(spans) % size == 0  # a batch is all there or not at all
         assert await store.get_next_span_sequence_id(rid, aid) > max(seqs)
     assert _integrity(db) == "ok"
+
+
+class _Task:  # a plain class: pydantic cannot turn it into JSON
+    def __init__(self, question: str) -> None:
+        self.question = question
+
+
+async def test_input_or_metadata_that_is_not_json_is_refused_and_nothing_is_written(tmp_path: Path) -> None:
+    hint = r"must be JSON-serializable to be stored in SqliteLightningStore \(got [\w.]*_Task{}\): "
+    hint += "use plain data, a dataclass or a pydantic model, or InMemoryLightningStore"
+    plain, keyed = hint.format(""), hint.format(" under key 'task'")
+    with SqliteLightningStore(tmp_path / "store.db") as store:
+        with pytest.raises(TypeError, match=f"Rollout input {plain}"):
+            await store.enqueue_rollout(_Task("2+2"))
+        with pytest.raises(TypeError, match=f"Rollout input {plain}"):
+            await store.start_rollout(_Task("2+2"))
+        with pytest.raises(TypeError, match=f"Rollout metadata {keyed}"):
+            await store.enqueue_rollout("2+2", metadata={"ok": 1, "task": _Task("2+2")})
+        assert await store.query_rollouts() == [] and await store.dequeue_rollout() is None
+
+        rid, aid = await running_rollout(store)
+        before = await store.get_rollout_by_id(rid)
+        with pytest.raises(TypeError, match=f"Rollout input {plain}"):
+            await store.update_rollout(rid, input=_Task("2+2"), status="cancelled")
+        with pytest.raises(TypeError, match=f"Attempt metadata {keyed}"):
+            await store.update_attempt(rid, aid, metadata={"task": _Task("2+2")}, status="succeeded")
+        assert await store.get_rollout_by_id(rid) == before
+        assert [a.status for a in await store.query_attempts(rid)] == ["preparing"]
+        await store.update_attempt(rid, aid, status="succeeded")  # the store is still usable
+        assert (await store.get_rollout_by_id(rid)).status == "succeeded"  # type: ignore[union-attr]
+
+
+async def test_using_a_closed_store_raises_a_clear_runtime_error(tmp_path: Path) -> None:
+    db = tmp_path / "store.db"
+    store = SqliteLightningStore(db)
+    rid, aid = await running_rollout(store)
+    store.close()
+    store.close()
+    closed = f"{re.escape(str(db))}.* was closed"
+    with pytest.raises(RuntimeError, match=closed):
+        await store.enqueue_rollout("t")
+    with pytest.raises(RuntimeError, match=closed):
+        await store.get_rollout_by_id(rid)
+    with pytest.raises(RuntimeError, match=closed):
+        await store.query_spans(rid)
+    with pytest.raises(RuntimeError, match=closed):
+        await store.add_span(make_span(rid, aid, 1))
+    with pytest.raises(RuntimeError, match=closed):
+        await store.wait_for_rollouts([rid], timeout=5)
+
+
+def test_a_store_dropped_without_close_warns_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Python 3.13+ warns (ResourceWarning, from a destructor) about a sqlite3 connection never closed.
+    unraisable: list[str] = []
+    monkeypatch.setattr(sys, "unraisablehook", lambda u: unraisable.append(f"{u.exc_type.__name__}: {u.exc_value}"))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        store = SqliteLightningStore(tmp_path / "store.db")
+        asyncio.run(store.enqueue_rollout("t"))
+        del store
+        gc.collect()
+    assert unraisable == [] and [str(w.message) for w in caught] == []
+    with SqliteLightningStore(tmp_path / "store.db") as again:  # what it committed is there
+        assert len(asyncio.run(again.query_rollouts())) == 1

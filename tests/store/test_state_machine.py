@@ -189,3 +189,49 @@ async def test_a_span_revives_an_unresponsive_attempt(store: LightningStore) -> 
     assert rollout is not None and attempt is not None
     assert (rollout.status, attempt.status, attempt.end_time) == ("running", "running", None)
     assert await store.dequeue_rollout() is None  # no longer waiting for a retry
+
+
+@pytest.mark.parametrize("ending", ["timeout", "failed"])
+async def test_a_late_span_of_an_ended_attempt_does_not_steal_the_retry(store: LightningStore, ending: str) -> None:
+    # The tracer of a timed-out (or failed) worker flushes its last span after the store requeued the rollout.
+    timeout = 0.1 if ending == "timeout" else None
+    config = RolloutConfig(timeout_seconds=timeout, max_attempts=2, retry_condition=[ending])  # type: ignore[list-item]
+    rollout = await store.enqueue_rollout("t", config=config)
+    first = await store.dequeue_rollout(worker_id="w-1")
+    assert first is not None
+    if ending == "timeout":
+        await asyncio.sleep(0.25)
+    else:
+        await store.update_attempt(rollout.rollout_id, first.attempt.attempt_id, status="failed")
+    assert await _status(store, rollout.rollout_id) == ("requeuing", [ending])
+
+    await store.add_span(make_span(rollout.rollout_id, first.attempt.attempt_id, 1, "late"))
+    assert [span.name for span in await store.query_spans(rollout.rollout_id)] == ["late"]  # kept
+    assert await _status(store, rollout.rollout_id) == ("requeuing", [ending])  # and nothing else
+
+    second = await store.dequeue_rollout(worker_id="w-2")
+    assert second is not None and second.rollout_id == rollout.rollout_id and second.attempt.sequence_id == 2
+    await store.update_attempt(rollout.rollout_id, "latest", status="succeeded")
+    [done] = await store.wait_for_rollouts([rollout.rollout_id], timeout=10)
+    assert done.status == "succeeded"
+
+
+async def test_a_late_span_of_a_superseded_unresponsive_attempt_changes_nothing(store: LightningStore) -> None:
+    config = RolloutConfig(max_attempts=2, retry_condition=["unresponsive"])
+    rollout = await store.enqueue_rollout("t", config=config)
+    first = await store.dequeue_rollout()
+    assert first is not None
+    await store.update_attempt(rollout.rollout_id, "latest", status="unresponsive")
+    second = await store.dequeue_rollout()
+    assert second is not None and second.attempt.sequence_id == 2
+    await store.add_span(make_span(rollout.rollout_id, first.attempt.attempt_id, 1))  # the old worker speaks
+    assert await _status(store, rollout.rollout_id) == ("preparing", ["unresponsive", "preparing"])
+
+
+async def test_a_span_does_not_revive_an_unresponsive_attempt_of_a_failed_rollout(store: LightningStore) -> None:
+    rid, aid = await running_rollout(store)
+    await store.update_attempt(rid, aid, status="unresponsive")  # no retry: the rollout fails
+    assert await _status(store, rid) == ("failed", ["unresponsive"])
+    await store.add_span(make_span(rid, aid, 1))
+    assert await _status(store, rid) == ("failed", ["unresponsive"])
+    assert len(await store.query_spans(rid)) == 1
