@@ -187,9 +187,25 @@ class SpanWriter:
 
 
 def flush_all_writers(timeout: float = 30.0) -> None:
-    """Store every queued span of every writer (called at process exit)."""
+    """Store every span queued so far by every writer."""
+    for writer in list(_WRITERS):
+        try:
+            writer.flush().result(timeout)
+        except Exception as exc:  # exiting must go on
+            logger.warning("agentlightning could not store the queued spans at exit: %s", exc)
+
+
+def close_all_writers(timeout: float = 30.0) -> None:
+    """Store what is queued and stop every writer (the last thing at process exit)."""
     for writer in list(_WRITERS):
         writer.close(timeout)
 
 
-atexit.register(flush_all_writers)
+# Process exit, twice. First among threading's exit hooks, which run before any atexit handler: the spans
+# are stored before a user's own atexit handler can close their store. Then as an atexit handler, which
+# runs after non-daemon threads have finished: what those threads traced on their way out is stored too.
+# (``threading._register_atexit`` is private, but what concurrent.futures relies on since Python 3.9.)
+_register = getattr(threading, "_register_atexit", None)
+if _register is not None:
+    _register(flush_all_writers)
+atexit.register(close_all_writers)

@@ -4,6 +4,7 @@ and two processes tracing into one SQLite store lose nothing."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import sqlite3
@@ -66,8 +67,8 @@ def _span_names(db: Path, rollout_id: str) -> list[str]:
 
 
 def _integrity(db: Path) -> str:
-    with sqlite3.connect(db) as conn:
-        return conn.execute("PRAGMA integrity_check").fetchone()[0]
+    with contextlib.closing(sqlite3.connect(db)) as conn:
+        return str(conn.execute("PRAGMA integrity_check").fetchone()[0])
 
 
 @pytest.mark.slow
