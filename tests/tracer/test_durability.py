@@ -29,6 +29,9 @@ CHILD = textwrap.dedent(
 
     path, count, straggler = sys.argv[1], int(sys.argv[2]), sys.argv[3] == "1"
     store = SqliteLightningStore(path)
+    if len(sys.argv) > 4:  # the user's own clean-up, registered after agentlightning was imported
+        import atexit
+        atexit.register(store.close)
     tracer = OtelTracer()
     tracer.init()
     tracer.init_worker(0, store)
@@ -49,9 +52,10 @@ CHILD = textwrap.dedent(
 ).replace("SPANS", str(SPANS_PER_CONTEXT))
 
 
-def _child(db: Path, count: int, straggler: bool = False) -> subprocess.Popen[str]:
+def _child(db: Path, count: int, straggler: bool = False, close_at_exit: bool = False) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [sys.executable, "-c", CHILD, str(db), str(count), "1" if straggler else "0"],
+        [sys.executable, "-c", CHILD, str(db), str(count), "1" if straggler else "0"]
+        + (["close"] if close_at_exit else []),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -91,9 +95,10 @@ def test_sigkill_loses_no_span_of_a_closed_context(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-def test_process_exit_flushes_spans_that_ended_after_their_context(tmp_path: Path) -> None:
+@pytest.mark.parametrize("close_at_exit", [False, True], ids=["plain-exit", "user-closes-store-at-exit"])
+def test_process_exit_flushes_spans_that_ended_after_their_context(tmp_path: Path, close_at_exit: bool) -> None:
     db = tmp_path / "store.db"
-    child = _child(db, count=3, straggler=True)
+    child = _child(db, count=3, straggler=True, close_at_exit=close_at_exit)
     out, err = child.communicate(timeout=120)
     assert child.returncode == 0, err
     for rollout_id in out.split():
