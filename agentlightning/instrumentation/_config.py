@@ -5,7 +5,10 @@ option                 keyword                      environment                 
 =====================  ===========================  ===============================================  =======  ==========
 capture content        ``capture_content``          ``AGENTLIGHTNING_CAPTURE_CONTENT``, then         off      bool
                                                     ``OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_
-                                                    CONTENT`` (``true``/``1``/``yes``/``on``)
+                                                    CONTENT`` (``true``/``1``/``yes``/``on``; also
+                                                    OpenTelemetry's modes: ``SPAN_ONLY``,
+                                                    ``SPAN_AND_EVENT``, ``EVENT_ONLY`` on,
+                                                    ``NO_CONTENT`` off; any case)
 disabled frameworks    ``disabled`` (instrument_    ``AGENTLIGHTNING_DISABLED_INSTRUMENTATIONS``     none     names
                        all only)                    (comma-separated, e.g. ``openai,langchain``)
 strict guard           --                           ``AGENTLIGHTNING_STRICT=1`` (tests: re-raise     off      flag
@@ -25,7 +28,7 @@ from typing import Any
 
 from agentlightning.semconv import CAPTURE_CONTENT_ENV, DISABLED_INSTRUMENTATIONS_ENV, OTEL_CAPTURE_CONTENT_ENV
 
-__all__ = ["InstrumentationConfig", "disabled_from_env", "env_flag"]
+__all__ = ["InstrumentationConfig", "disabled_from_env", "env_flag", "otel_capture_flag"]
 
 _TRUE = frozenset({"1", "true", "yes", "on"})
 _FALSE = frozenset({"0", "false", "no", "off"})
@@ -42,6 +45,20 @@ def env_flag(name: str, environ: Mapping[str, str] | None = None) -> bool | None
     if value in _FALSE:
         return False
     return None
+
+
+# OpenTelemetry's GenAI instrumentations (util-genai) take a content mode, not only a boolean.
+_OTEL_MODES = {"span_only": True, "span_and_event": True, "event_only": True, "no_content": False}
+
+
+def otel_capture_flag(environ: Mapping[str, str] | None = None) -> bool | None:
+    """``OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT``: a boolean, or a content mode (``SPAN_ONLY``,
+    ``SPAN_AND_EVENT``, ``EVENT_ONLY``: on; ``NO_CONTENT``: off), case-insensitive; ``None`` when unset."""
+    flag = env_flag(OTEL_CAPTURE_CONTENT_ENV, environ)
+    if flag is not None:
+        return flag
+    value = (environ if environ is not None else os.environ).get(OTEL_CAPTURE_CONTENT_ENV)
+    return _OTEL_MODES.get(value.strip().lower()) if value is not None else None
 
 
 def disabled_from_env(environ: Mapping[str, str] | None = None) -> frozenset[str]:
@@ -62,7 +79,7 @@ class InstrumentationConfig:
         if capture_content is None:
             capture_content = env_flag(CAPTURE_CONTENT_ENV)
         if capture_content is None:
-            capture_content = env_flag(OTEL_CAPTURE_CONTENT_ENV)
+            capture_content = otel_capture_flag()
         return cls(capture_content=bool(capture_content), extra=dict(extra))
 
     def update_from(self, other: InstrumentationConfig) -> None:

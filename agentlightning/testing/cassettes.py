@@ -18,7 +18,9 @@ record modes        ``none`` (default: replay only; a missing cassette or an unr
 matching            method, scheme, path and query -- not host or port, so a recording made against a local
                     server on a random port (or a proxy) replays anywhere
 filtered headers    request: ``authorization``, ``api-key``, ``x-api-key``, ``openai-organization``,
-                    ``openai-project``, ``cookie``; response: ``set-cookie``, ``openai-organization``,
+                    ``openai-project``, ``cookie``, and any header whose name contains ``auth``, ``key``,
+                    ``token``, ``secret``, ``cookie``, ``signature`` or ``session`` (any case: gateway keys,
+                    ``Proxy-Authorization``); response: ``set-cookie``, ``openai-organization``,
                     ``openai-project`` -- secrets never reach the file
 format              YAML; JSON bodies are stored pretty-printed under ``json:`` as a literal block, event
                     streams as readable text. Compressed responses are stored decoded.
@@ -29,6 +31,8 @@ from __future__ import annotations
 
 import importlib
 import json
+import re
+from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -40,6 +44,7 @@ __all__ = [
     "FILTERED_RESPONSE_HEADERS",
     "MATCH_ON",
     "RECORD_MODES",
+    "SECRET_HEADER",
     "PrettyJSONYAMLSerializer",
     "make_vcr",
     "use_cassette",
@@ -56,6 +61,8 @@ FILTERED_REQUEST_HEADERS = (
     "cookie",
 )
 FILTERED_RESPONSE_HEADERS = frozenset({"set-cookie", "openai-organization", "openai-project"})
+SECRET_HEADER = re.compile(r"auth|key|token|secret|cookie|signature|session", re.IGNORECASE)
+"""Request headers whose name matches this are dropped too, whatever else they are called."""
 
 
 def _yaml() -> Any:
@@ -117,6 +124,9 @@ class PrettyJSONYAMLSerializer:
         return data
 
 
+_YAML_BREAKS = ("\x85", "\u2028", "\u2029")
+
+
 def _dumper() -> Any:
     yaml = _yaml()
 
@@ -124,6 +134,9 @@ def _dumper() -> Any:
         pass
 
     def represent_str(dumper: Any, value: str) -> Any:
+        # YAML reads NEL, LS and PS as line breaks in every style but double-quoted, where they are escaped.
+        if any(ch in value for ch in _YAML_BREAKS):
+            return dumper.represent_scalar("tag:yaml.org,2002:str", value, style='"')
         # Literal blocks cannot hold trailing spaces on a line or carriage returns; those stay quoted.
         if "\n" in value and "\r" not in value and not any(line.endswith(" ") for line in value.split("\n")):
             return dumper.represent_scalar("tag:yaml.org,2002:str", value, style="|")
@@ -131,6 +144,16 @@ def _dumper() -> Any:
 
     Dumper.add_representer(str, represent_str)
     return Dumper
+
+
+def _before_record_request(request: Any) -> Any:
+    """Drop every request header whose name suggests a credential (gateways and proxies invent their own:
+    ``Proxy-Authorization``, ``x-portkey-api-key``, ``Helicone-Auth``, ``Ocp-Apim-Subscription-Key``...).
+    vcrpy hands us a copy, so the request actually sent is untouched."""
+    headers = request.headers
+    for name in [n for n in headers if SECRET_HEADER.search(n)]:
+        del headers[name]
+    return request
 
 
 def _before_record_response(response: dict[str, Any]) -> dict[str, Any]:
@@ -157,6 +180,14 @@ def make_vcr(record_mode: str = "none", **overrides: Any) -> Any:
         "decode_compressed_response": True,
         "serializer": "agentlightning-yaml",
     }
+    theirs = overrides.pop("before_record_request", None)
+    if theirs is None:
+        options["before_record_request"] = _before_record_request
+    else:  # the caller's hooks run after ours, so no credential slips through by overriding
+        options["before_record_request"] = (
+            _before_record_request,
+            *(theirs if isinstance(theirs, Iterable) else (theirs,)),
+        )
     options.update(overrides)
     recorder = vcr.VCR(**options)
     recorder.register_serializer("agentlightning-yaml", PrettyJSONYAMLSerializer())

@@ -2,7 +2,7 @@
 
 Usage::
 
-    @pytest.mark.cassette                       # cassettes/<test module>/<test name>.yaml
+    @pytest.mark.cassette                       # cassettes/tests/test_chat/test_answer.yaml (see below)
     def test_answer():
         client = openai.OpenAI(base_url=..., api_key="test")
         assert client.chat.completions.create(...).choices[0].message.content == "4"
@@ -13,6 +13,12 @@ Usage::
     def test_with_fixture(cassette):            # the fixture activates the cassette too, and is the
         ...                                     # vcrpy Cassette: cassette.play_count, cassette.all_played
 
+The default path is ``cassettes/<test module's path from the rootdir, without .py>/<test id>.yaml``, where the
+test id is the part of the node id after the module, with ``::`` written as ``.``: ``tests/test_chat.py::
+test_answer`` records to ``cassettes/tests/test_chat/test_answer.yaml``, ``tests/test_chat.py::TestMini::
+test_answer[gpt-4o]`` to ``cassettes/tests/test_chat/TestMini.test_answer[gpt-4o].yaml``. Every test has its
+own file, also tests of the same name in other classes or in same-named modules of other folders.
+
 ``--record-mode`` is ``none`` by default: requests are answered from the recording only, a missing cassette
 fails the test with the command that records it, and nothing reaches the network. Record with
 ``pytest --record-mode=once`` (new files) or ``all`` (re-record). The cassette directory is ``cassettes`` at
@@ -21,7 +27,8 @@ filtered and JSON bodies are pretty-printed (see ``agentlightning.testing.casset
 
 This module imports nothing beyond pytest and the standard library until a test asks for a cassette, and
 without vcrpy installed only those tests fail (with an install hint); other projects' test runs are
-unaffected. If ``pytest-recording`` already defines ``--record-mode``, its option is shared.
+unaffected, and unmarked tests get no extra fixture. If ``pytest-recording`` (enabled) defines
+``--record-mode``, its option is shared.
 """
 
 from __future__ import annotations
@@ -38,12 +45,13 @@ import pytest
 _MODES = ("none", "once", "new_episodes", "all")
 
 
-def pytest_addoption(parser: pytest.Parser) -> None:
+def pytest_addoption(parser: pytest.Parser, pluginmanager: pytest.PytestPluginManager) -> None:
     parser.addini("agentlightning_cassette_dir", "directory of cassettes, relative to rootdir", default="cassettes")
     group = parser.getgroup("agentlightning", "agentlightning cassettes")
-    # pytest-recording defines the same option (same meaning, same default): when it is installed, it owns
-    # the option and we read it, whichever plugin loads first.
-    if importlib.util.find_spec("pytest_recording") is not None:
+    # pytest-recording defines the same option (same meaning, same default): when it is installed and not
+    # disabled (-p no:recording), it owns the option and we read it, whichever plugin loads first.
+    blocked = pluginmanager.is_blocked("recording") or pluginmanager.is_blocked("pytest_recording.plugin")
+    if not blocked and importlib.util.find_spec("pytest_recording") is not None:
         return
     with contextlib.suppress(ValueError):
         group.addoption(
@@ -59,12 +67,31 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers",
         "cassette(path=None, **vcr_options): replay the test's HTTP from a cassette "
-        "(default cassettes/<test module>/<test name>.yaml); see agentlightning.testing.pytest_plugin",
+        "(default cassettes/<module path>/<test id>.yaml); see agentlightning.testing.pytest_plugin",
     )
 
 
 def _safe(name: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_.\-]+", "_", name).strip("_") or "test"
+    return re.sub(r"[^A-Za-z0-9_.\-\[\]]+", "_", name).strip("_") or "test"
+
+
+def _default_path(directory: Path, root: Path, node: Any) -> Path:
+    """``<dir>/<module path from rootdir, no .py>/<test id in its module, '::' as '.'>.yaml``: unique per test."""
+    path = getattr(node, "path", None)
+    if path is None:
+        folders: tuple[str, ...] = ("tests",)
+    else:
+        module = Path(path).with_suffix("")
+        folders = module.relative_to(root).parts if module.is_relative_to(root) else (module.name,)
+    nodeid: str = node.nodeid
+    name = nodeid.split("::", 1)[1].replace("::", ".") if "::" in nodeid else node.name
+    return directory.joinpath(*(_safe(f) for f in folders), f"{_safe(name)}.yaml")
+
+
+def _legacy_path(directory: Path, node: Any) -> Path:
+    """The default before 0.1: ``<dir>/<module stem>/<test name>.yaml`` (two tests could share it)."""
+    module = Path(str(node.path)).stem if getattr(node, "path", None) else "tests"
+    return directory / re.sub(r"[^A-Za-z0-9_.\-]+", "_", module).strip("_") / f"{_safe(node.name)}.yaml"
 
 
 def cassette_path(request: pytest.FixtureRequest) -> Path:
@@ -76,9 +103,11 @@ def cassette_path(request: pytest.FixtureRequest) -> Path:
     if explicit:
         path = Path(explicit)
         return path if path.is_absolute() else root / path
-    directory = root / str(config.getini("agentlightning_cassette_dir") or "cassettes")
-    module = Path(str(request.node.path)).stem if getattr(request.node, "path", None) else "tests"
-    return directory / _safe(module) / f"{_safe(request.node.name)}.yaml"
+    return _default_path(_cassette_dir(config), root, request.node)
+
+
+def _cassette_dir(config: pytest.Config) -> Path:
+    return Path(config.rootpath) / str(config.getini("agentlightning_cassette_dir") or "cassettes")
 
 
 def _record_mode(config: pytest.Config) -> str:
@@ -101,10 +130,21 @@ def cassette(request: pytest.FixtureRequest) -> Iterator[Any]:
     path = cassette_path(request)
     if mode == "none" and not path.exists():
         root = request.config.rootpath
-        shown = path.relative_to(root) if path.is_relative_to(root) else path
+
+        def shown(p: Path) -> Path:
+            return p.relative_to(root) if p.is_relative_to(root) else p
+
+        legacy = _legacy_path(_cassette_dir(request.config), request.node)
+        if legacy.exists() and legacy != path:
+            pytest.fail(
+                f"Cassette {shown(path)} not found. {shown(legacy)} is at the old default path (shared by tests "
+                f"of the same name in other classes or folders); if it is this test's, move it: "
+                f"git mv {shown(legacy)} {shown(path)}",
+                pytrace=False,
+            )
         pytest.fail(
-            f"Cassette {shown} not found and --record-mode is 'none' (replay only). Record it once against a live "
-            f"server: pytest '{request.node.nodeid}' --record-mode=once",
+            f"Cassette {shown(path)} not found and --record-mode is 'none' (replay only). Record it once against a "
+            f"live server: pytest '{request.node.nodeid}' --record-mode=once",
             pytrace=False,
         )
     if mode != "none":
@@ -113,8 +153,22 @@ def cassette(request: pytest.FixtureRequest) -> Iterator[Any]:
         yield active
 
 
-@pytest.fixture(autouse=True)
-def _agentlightning_cassette_marker(request: pytest.FixtureRequest) -> None:
-    """Activates the ``cassette`` fixture for tests marked ``@pytest.mark.cassette``."""
-    if request.node.get_closest_marker("cassette") is not None:
-        request.getfixturevalue("cassette")
+@pytest.hookimpl(trylast=True)  # after other plugins added or removed markers
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Give tests marked ``@pytest.mark.cassette`` the ``cassette`` fixture (unmarked tests pay nothing).
+
+    It goes before the test's first function-scoped fixture, where an autouse fixture would be, so fixtures
+    that talk HTTP while setting up are replayed too.
+    """
+    for item in items:
+        names = getattr(item, "fixturenames", None)
+        if names is None or "cassette" in names or item.get_closest_marker("cassette") is None:
+            continue
+        definitions = getattr(getattr(item, "_fixtureinfo", None), "name2fixturedefs", {})
+        position = len(names)
+        for index, name in enumerate(names):
+            defs = definitions.get(name)
+            if name == "request" or (defs and defs[-1].scope == "function"):
+                position = index
+                break
+        names.insert(position, "cassette")

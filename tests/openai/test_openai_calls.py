@@ -70,19 +70,41 @@ async def test_async_chat(aclient: openai.AsyncOpenAI, server: ScriptedOpenAISer
     assert attrs(span)[sc.GEN_AI_RESPONSE_ID] == result.id
 
 
-def test_request_is_never_changed(server: ScriptedOpenAIServer) -> None:
-    """The bytes on the wire are the same with and without instrumentation (no injected stream_options)."""
-    with openai.OpenAI(base_url=server.base_url, api_key="k", max_retries=0) as c:
-        c.chat.completions.create(model="m", messages=MESSAGES, stream=True).close()
-        c.chat.completions.create(model="m", messages=MESSAGES, tools=TOOLS)
-        instrumented = [(r.path, r.json) for r in server.requests]
-        uninstrument_all()
+@pytest.mark.parametrize("capture", [False, True], ids=["capture-off", "capture-on"])
+def test_request_is_never_changed(server: ScriptedOpenAIServer, capture: bool) -> None:
+    """The bytes on the wire are the same with and without instrumentation (no injected stream_options), also
+    when the caller passes generators, which reading them for the span would consume."""
+    instrument_openai(capture_content=capture)
+    call = {"id": "c1", "type": "function", "function": {"name": "add", "arguments": "{}"}}
+
+    def calls(c: openai.OpenAI) -> list[tuple[str, Any]]:
         server.reset()
         c.chat.completions.create(model="m", messages=MESSAGES, stream=True).close()
         c.chat.completions.create(model="m", messages=MESSAGES, tools=TOOLS)
-        bare = [(r.path, r.json) for r in server.requests]
+        c.chat.completions.create(model="m", messages=(m for m in MESSAGES), tools=iter(TOOLS))  # type: ignore[arg-type]
+        c.chat.completions.create(
+            model="m", messages=[{"role": "user", "content": iter([{"type": "text", "text": "hi"}])}]
+        )
+        c.chat.completions.create(
+            model="m",
+            messages=[
+                {"role": "assistant", "content": None, "tool_calls": iter([call])},
+                {"role": "tool", "tool_call_id": "c1", "content": "4"},
+            ],
+        )
+        c.embeddings.create(model="e", input=(t for t in ["a", "b"]))
+        return [(r.path, r.json) for r in server.requests]
+
+    with openai.OpenAI(base_url=server.base_url, api_key="k", max_retries=0) as c:
+        instrumented = calls(c)
+        uninstrument_all()
+        bare = calls(c)
     assert instrumented == bare
     assert "stream_options" not in bare[0][1]
+    assert instrumented[2][1]["messages"] == MESSAGES
+    assert instrumented[3][1]["messages"][0]["content"] == [{"type": "text", "text": "hi"}]
+    assert instrumented[4][1]["messages"][0]["tool_calls"] == [call]
+    assert instrumented[5][1]["input"] == ["a", "b"]
 
 
 @pytest.mark.parametrize("as_context_manager", [False, True])
@@ -135,8 +157,7 @@ def test_tool_calls(client: openai.OpenAI, server: ScriptedOpenAIServer, llm_spa
     a = attrs(llm_spans()[0])
     assert a[sc.GEN_AI_RESPONSE_FINISH_REASONS] == ("tool_calls",)
     assert json.loads(a[sc.AGL_TOOL_CALLS]) == [{"id": "call_x", "name": "add"}]  # no arguments without content
-    [definition] = json.loads(a[sc.GEN_AI_TOOL_DEFINITIONS])
-    assert definition["name"] == "add" and definition["type"] == "function" and "parameters" in definition
+    assert json.loads(a[sc.GEN_AI_TOOL_DEFINITIONS]) == [{"type": "function", "name": "add"}]  # nor descriptions
 
 
 def test_streamed_tool_call_deltas_are_assembled(
@@ -275,6 +296,30 @@ def test_responses(client: openai.OpenAI, server: ScriptedOpenAIServer, llm_span
     assert json.loads(first[sc.GEN_AI_OUTPUT_MESSAGES])[0]["parts"] == [{"type": "text", "content": "Hi there"}]
     assert second[sc.GEN_AI_RESPONSE_FINISH_REASONS] == ("tool_calls",)
     assert json.loads(second[sc.AGL_TOOL_CALLS]) == [{"id": "c9", "name": "add", "arguments": "{}"}]
+
+
+class Verdict(BaseModel):
+    value: int
+
+
+def test_responses_parse(client: openai.OpenAI, server: ScriptedOpenAIServer, llm_spans: Any) -> None:
+    server.script(Reply(content='{"value": 4}'))
+    result = client.responses.parse(model="r-model", input="2 + 2?", text_format=Verdict)
+    assert result.output_parsed == Verdict(value=4)
+    [span] = llm_spans()
+    assert span.name == "chat r-model"
+    a = attrs(span)
+    assert a[sc.GEN_AI_RESPONSE_ID] == result.id
+    assert a[sc.GEN_AI_OUTPUT_TYPE] == "json"
+    assert a[sc.GEN_AI_USAGE_OUTPUT_TOKENS] == result.usage.output_tokens
+
+
+async def test_async_responses_parse(aclient: openai.AsyncOpenAI, server: ScriptedOpenAIServer, llm_spans: Any) -> None:
+    server.script(Reply(content='{"value": 5}'))
+    result = await aclient.responses.parse(model="r-model", input="2 + 3?", text_format=Verdict)
+    assert result.output_parsed == Verdict(value=5)
+    [span] = llm_spans()
+    assert attrs(span)[sc.GEN_AI_RESPONSE_ID] == result.id
 
 
 async def test_responses_stream(aclient: openai.AsyncOpenAI, server: ScriptedOpenAIServer, llm_spans: Any) -> None:

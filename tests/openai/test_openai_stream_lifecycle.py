@@ -171,3 +171,101 @@ async def test_async_stream_broken_mid_way(
     span = _one_span(llm_spans)
     assert span.status.status_code is StatusCode.ERROR
     assert span.attributes[sc.ERROR_TYPE] == "APIConnectionError"
+
+
+# ---- openai's .stream() helpers, left early -----------------------------------------------------
+# They close raw_stream.response, not the stream; the span must still end there, not at garbage collection
+# (by then the rollout's trace context has been flushed without it).
+
+
+@pytest.mark.parametrize("api", ["chat", "responses"])
+def test_sync_stream_helper_left_early(
+    client: openai.OpenAI, server: ScriptedOpenAIServer, llm_spans: Any, api: str
+) -> None:
+    server.script(Reply(content=WORDS))
+    manager: Any = (
+        client.chat.completions.stream(model="m", messages=MESSAGES)
+        if api == "chat"
+        else client.responses.stream(model="m", input="count")
+    )
+    with manager as stream:
+        first = next(iter(stream))
+    span = _one_span(llm_spans)  # `stream` and `first` are still alive: ended by the `with`, not by gc
+    assert span.status.status_code is StatusCode.UNSET
+    assert span.attributes[sc.GEN_AI_RESPONSE_ID]
+    del stream, first
+    gc.collect()
+    assert len(llm_spans()) == 1
+
+
+@pytest.mark.parametrize("api", ["chat", "responses"])
+async def test_async_stream_helper_left_early(
+    aclient: openai.AsyncOpenAI, server: ScriptedOpenAIServer, llm_spans: Any, api: str
+) -> None:
+    server.script(Reply(content=WORDS))
+    manager: Any = (
+        aclient.chat.completions.stream(model="m", messages=MESSAGES)
+        if api == "chat"
+        else aclient.responses.stream(model="m", input="count")
+    )
+    async with manager as stream:
+        first = await stream.__anext__()
+    span = _one_span(llm_spans)
+    assert span.status.status_code is StatusCode.UNSET
+    del stream, first
+    gc.collect()
+    assert len(llm_spans()) == 1
+
+
+def test_stream_helper_read_to_the_end_makes_one_span(
+    client: openai.OpenAI, server: ScriptedOpenAIServer, llm_spans: Any
+) -> None:
+    server.script(Reply(content=WORDS))
+    with client.chat.completions.stream(model="m", messages=MESSAGES) as stream:
+        final = stream.get_final_completion()
+    assert final.choices[0].message.content == WORDS
+    assert _one_span(llm_spans).attributes[sc.GEN_AI_RESPONSE_FINISH_REASONS] == ("stop",)
+
+
+# ---- with_streaming_response read without parse() -----------------------------------------------
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["json", "sse"])
+def test_sync_streaming_response_read_without_parse(
+    client: openai.OpenAI, server: ScriptedOpenAIServer, llm_spans: Any, stream: bool
+) -> None:
+    server.script(Reply(content=WORDS))
+    with client.chat.completions.with_streaming_response.create(model="m", messages=MESSAGES, stream=stream) as r:
+        lines = [line for line in r.iter_lines() if line]
+    assert lines
+    span = _one_span(llm_spans)  # `r` is still alive: ended when the `with` closed the response
+    assert span.status.status_code is StatusCode.UNSET
+    del r
+    gc.collect()
+    assert len(llm_spans()) == 1
+
+
+async def test_async_streaming_response_read_without_parse(
+    aclient: openai.AsyncOpenAI, server: ScriptedOpenAIServer, llm_spans: Any
+) -> None:
+    server.script(Reply(content=WORDS))
+    async with aclient.chat.completions.with_streaming_response.create(model="m", messages=MESSAGES) as r:
+        body = await r.json()
+    assert body["choices"][0]["message"]["content"] == WORDS
+    _one_span(llm_spans)
+    del r
+    gc.collect()
+    assert len(llm_spans()) == 1
+
+
+def test_streaming_response_parsed_stream_left_early(
+    client: openai.OpenAI, server: ScriptedOpenAIServer, llm_spans: Any
+) -> None:
+    server.script(Reply(content=WORDS))
+    with client.chat.completions.with_streaming_response.create(model="m", messages=MESSAGES, stream=True) as r:
+        chunks = r.parse()
+        next(iter(chunks))
+    assert _one_span(llm_spans).attributes[sc.GEN_AI_RESPONSE_ID].startswith("chatcmpl-")
+    del r, chunks
+    gc.collect()
+    assert len(llm_spans()) == 1

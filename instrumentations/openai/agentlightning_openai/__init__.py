@@ -25,6 +25,7 @@ method (sync and ``Async*``)                  span               notes
 ``chat.completions.parse``                    ``chat {model}``   also ``beta.chat.completions.parse`` (<1.92)
 ``chat.completions.stream``                   ``chat {model}``   through ``create(stream=True)``
 ``responses.create`` / ``.stream``            ``chat {model}``   Responses API (openai >= 1.66)
+``responses.parse``                           ``chat {model}``   posts by itself, like ``chat.completions.parse``
 ``embeddings.create``                         ``embeddings {m}``
 ============================================  =================  =============================================
 
@@ -33,12 +34,16 @@ Attributes (keys in ``agentlightning.semconv``): ``gen_ai.operation.name``, ``ge
 presence_penalty,choice.count}``, ``gen_ai.output.type``, ``gen_ai.response.{id,model,finish_reasons}``,
 ``gen_ai.usage.{input,output}_tokens`` (streams: when the server sends a usage chunk, i.e. when the caller
 asked for ``stream_options={"include_usage": True}``; the request is never changed to ask for it),
-``gen_ai.tool.definitions``, ``agentlightning.tool_calls`` (ids and names; arguments with content capture;
+``gen_ai.tool.definitions`` (type and name; whole definitions with content capture, minus ``headers`` and
+``authorization``), ``agentlightning.tool_calls`` (ids and names; arguments with content capture;
 assembled from stream deltas too), ``agentlightning.prompt_token_ids`` / ``response_token_ids`` when a
 vLLM-style server returns them, and ``error.type`` with status ERROR when the call fails -- the user's
-exception is re-raised unchanged. With ``capture_content`` on (keyword, ``AGENTLIGHTNING_CAPTURE_CONTENT``
-or ``OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT``): ``gen_ai.input.messages``,
-``gen_ai.output.messages``, ``gen_ai.system_instructions`` in the GenAI "parts" JSON format.
+exception is re-raised unchanged (without content capture, the message of an error that is not an openai
+``APIError``, e.g. ``parse()``'s ``ValidationError`` quoting the answer, is left out of the span). With
+``capture_content`` on (keyword, ``AGENTLIGHTNING_CAPTURE_CONTENT`` or
+``OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT``): ``gen_ai.input.messages``,
+``gen_ai.output.messages``, ``gen_ai.system_instructions`` in the GenAI "parts" JSON format. Only lists and
+tuples of the request are read: a generator passed as ``messages`` or ``input`` is left for openai to consume.
 
 Nothing is traced under OpenTelemetry's ``suppress_instrumentation``, nor when another instrumentation
 already opened the LLM span of this model call (``agentlightning.instrumentation.llm_span_active``).
@@ -83,6 +88,15 @@ _TARGETS: tuple[tuple[tuple[str, ...], str, str, Operation, bool], ...] = (
         ("openai.resources.responses.responses", "openai.resources.responses"),
         "AsyncResponses",
         "create",
+        RESPONSES,
+        True,
+    ),
+    # responses.parse() posts by itself too (openai >= 1.92; 3.x through lib._response_resources.parse).
+    (("openai.resources.responses.responses", "openai.resources.responses"), "Responses", "parse", RESPONSES, False),
+    (
+        ("openai.resources.responses.responses", "openai.resources.responses"),
+        "AsyncResponses",
+        "parse",
         RESPONSES,
         True,
     ),

@@ -43,7 +43,7 @@ from agentlightning.semconv import (
     PROVIDER_OPENAI,
 )
 
-from ._util import chat_input_messages, chat_output_message, chat_tool_definitions, dumps, field, int_list
+from ._util import chat_input_messages, chat_output_message, dumps, field, int_list, items, tool_definitions
 from ._wrappers import Call, Operation
 
 __all__ = ["CHAT", "EMBEDDINGS", "chat_request_attributes", "chat_response_attributes"]
@@ -102,9 +102,9 @@ def chat_request_attributes(kwargs: dict[str, Any], capture: bool) -> tuple[str,
     output_type = _output_type(kwargs.get("response_format"))
     if output_type is not None:
         attributes[GEN_AI_OUTPUT_TYPE] = output_type
-    tools = kwargs.get("tools")
-    if isinstance(tools, (list, tuple)) and tools:
-        attributes[GEN_AI_TOOL_DEFINITIONS] = dumps(chat_tool_definitions(tools))
+    tools = items(kwargs.get("tools"))
+    if tools:
+        attributes[GEN_AI_TOOL_DEFINITIONS] = dumps(tool_definitions(tools, capture, flatten=True))
     if capture:
         attributes[GEN_AI_INPUT_MESSAGES] = dumps(chat_input_messages(kwargs.get("messages")))
     return name, attributes
@@ -306,7 +306,7 @@ def embeddings_request_attributes(kwargs: dict[str, Any], capture: bool) -> tupl
         attributes[GEN_AI_INPUT_MESSAGES] = dumps(
             [
                 {"role": "user", "parts": [{"type": "text", "content": v}]}
-                for v in ([value] if isinstance(value, str) else value or ())
+                for v in ([value] if isinstance(value, str) else items(value))
             ]
         )
     return name, attributes

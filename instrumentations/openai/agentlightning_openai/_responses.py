@@ -1,4 +1,4 @@
-"""Attributes of the Responses API (``client.responses.create``, plain and ``stream=True``).
+"""Attributes of the Responses API (``client.responses.create`` plain and ``stream=True``, ``.parse``).
 
 A Responses call is a ``chat`` operation. ``instructions`` become ``gen_ai.system_instructions``; output
 items of type ``message`` and ``function_call`` become the output message's text and tool-call parts. The
@@ -37,7 +37,7 @@ from agentlightning.semconv import (
     PROVIDER_OPENAI,
 )
 
-from ._util import as_dict, dumps, text_parts
+from ._util import as_dict, dumps, items, text_parts, tool_definitions
 from ._wrappers import Call, Operation
 
 __all__ = ["RESPONSES", "responses_request_attributes", "responses_response_attributes"]
@@ -51,7 +51,7 @@ def _input_messages(value: Any) -> list[dict[str, Any]]:
     if isinstance(value, str):
         return [{"role": "user", "parts": [{"type": "text", "content": value}]}]
     messages: list[dict[str, Any]] = []
-    for raw in value or ():
+    for raw in items(value):
         item = as_dict(raw)
         kind = item.get("type")
         if kind == "function_call_output":
@@ -87,16 +87,18 @@ def responses_request_attributes(kwargs: dict[str, Any], capture: bool) -> tuple
         if value is not None and _number(value):
             attributes[attribute] = value
     text = kwargs.get("text")
-    if isinstance(text, dict):
+    if isinstance(kwargs.get("text_format"), type):
+        attributes[GEN_AI_OUTPUT_TYPE] = "json"  # responses.parse(text_format=SomeModel)
+    elif isinstance(text, dict):
         fmt = text.get("format")
         kind = fmt.get("type") if isinstance(fmt, dict) else None
         if kind in ("json_schema", "json_object"):
             attributes[GEN_AI_OUTPUT_TYPE] = "json"
         elif kind == "text":
             attributes[GEN_AI_OUTPUT_TYPE] = "text"
-    tools = kwargs.get("tools")
-    if isinstance(tools, (list, tuple)) and tools:
-        attributes[GEN_AI_TOOL_DEFINITIONS] = dumps([as_dict(t) for t in tools])
+    tools = items(kwargs.get("tools"))
+    if tools:
+        attributes[GEN_AI_TOOL_DEFINITIONS] = dumps(tool_definitions(tools, capture))
     if capture:
         instructions = kwargs.get("instructions")
         if isinstance(instructions, str):

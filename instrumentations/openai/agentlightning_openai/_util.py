@@ -9,6 +9,7 @@ Messages are written as the OpenTelemetry GenAI semantic conventions describe th
                                                           "response": "4"}]}]
     gen_ai.output.messages = [{"role": "assistant", "parts": [...], "finish_reason": "stop"}]
     gen_ai.tool.definitions = [{"type": "function", "name": "add", "description": ..., "parameters": {...}}]
+                              # without content capture: [{"type": "function", "name": "add"}]
 
 Tool-call ``arguments`` stay the raw string the model produced (what training needs), not parsed JSON.
 """
@@ -16,19 +17,35 @@ Tool-call ``arguments`` stay the raw string the model produced (what training ne
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 __all__ = [
     "as_dict",
     "chat_input_messages",
     "chat_output_message",
-    "chat_tool_definitions",
     "dumps",
     "field",
     "int_list",
+    "items",
     "text_parts",
+    "tool_definitions",
 ]
+
+_EMPTY: tuple[Any, ...] = ()
+
+
+def items(value: Any) -> Sequence[Any]:
+    """``value`` when it is a list, tuple or other non-string sequence, else ``()``.
+
+    Only sequences are read: iterating the user's generator or iterator would consume it, and openai would
+    then send what is left of it (nothing). A request is never changed.
+    """
+    if isinstance(value, (list, tuple)):
+        return value
+    if isinstance(value, Sequence) and not isinstance(value, (str, bytes, bytearray)):
+        return value
+    return _EMPTY
 
 
 def _default(value: Any) -> Any:
@@ -87,16 +104,15 @@ def text_parts(content: Any) -> list[dict[str, Any]]:
     if isinstance(content, str):
         return [{"type": "text", "content": content}]
     parts: list[dict[str, Any]] = []
-    if isinstance(content, Iterable):
-        for raw in content:
-            part = as_dict(raw)
-            kind = part.get("type")
-            if kind in ("text", "input_text", "output_text"):
-                parts.append({"type": "text", "content": part.get("text", "")})
-            elif kind == "refusal":
-                parts.append({"type": "text", "content": part.get("refusal", "")})
-            elif kind is not None:
-                parts.append({"type": str(kind)})
+    for raw in items(content):
+        part = as_dict(raw)
+        kind = part.get("type")
+        if kind in ("text", "input_text", "output_text"):
+            parts.append({"type": "text", "content": part.get("text", "")})
+        elif kind == "refusal":
+            parts.append({"type": "text", "content": part.get("refusal", "")})
+        elif kind is not None:
+            parts.append({"type": str(kind)})
     return parts
 
 
@@ -113,9 +129,7 @@ def tool_call_part(call: Any) -> dict[str, Any]:
 
 def chat_input_messages(messages: Any) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
-    if not isinstance(messages, Iterable) or isinstance(messages, (str, bytes)):
-        return out
-    for raw in messages:
+    for raw in items(messages):
         message = as_dict(raw)
         role = message.get("role", "user")
         if role == "tool":
@@ -124,7 +138,7 @@ def chat_input_messages(messages: Any) -> list[dict[str, Any]]:
             ]
         else:
             parts = text_parts(message.get("content"))
-            for call in message.get("tool_calls") or ():
+            for call in items(message.get("tool_calls")):
                 parts.append(tool_call_part(call))
         out.append({"role": role, "parts": parts})
     return out
@@ -135,21 +149,50 @@ def chat_output_message(message: Any, finish_reason: str | None) -> dict[str, An
     parts = text_parts(data.get("content"))
     if data.get("refusal"):
         parts.append({"type": "text", "content": data["refusal"]})
-    for call in data.get("tool_calls") or ():
+    for call in items(data.get("tool_calls")):
         parts.append(tool_call_part(call))
     return {"role": data.get("role") or "assistant", "parts": parts, "finish_reason": finish_reason or ""}
 
 
-def chat_tool_definitions(tools: Any) -> list[dict[str, Any]]:
-    """Chat ``tools=[{"type": "function", "function": {...}}]`` flattened to GenAI tool definitions."""
+_SECRET_KEYS = frozenset({"headers", "authorization"})
+
+
+def _without_secrets(definition: Mapping[str, Any]) -> dict[str, Any]:
+    """A copy without the keys that carry credentials (MCP tools' ``headers`` and ``authorization``)."""
+    out: dict[str, Any] = {}
+    for key, value in definition.items():
+        if isinstance(key, str) and key.lower() in _SECRET_KEYS:
+            continue
+        if isinstance(value, Mapping) and key in ("function", "mcp", "custom", definition.get("type")):
+            value = {k: v for k, v in value.items() if not (isinstance(k, str) and k.lower() in _SECRET_KEYS)}
+        out[key] = value
+    return out
+
+
+def tool_definitions(tools: Any, capture: bool, flatten: bool = False) -> list[dict[str, Any]]:
+    """The tools offered to the model as GenAI tool definitions.
+
+    Without content capture only ``{"type", "name"}`` of each tool (descriptions and schemas can hold
+    anything); with it, the whole definition minus credentials (``headers``, ``authorization``). ``flatten``
+    lifts Chat Completions' ``{"type": "function", "function": {...}}`` to ``{"type": "function", ...}``.
+    """
     out: list[dict[str, Any]] = []
-    if not isinstance(tools, Iterable) or isinstance(tools, (str, bytes)):
-        return out
-    for raw in tools:
+    for raw in items(tools):
         tool = as_dict(raw)
-        function = tool.get("function")
-        if isinstance(function, Mapping):
-            out.append({"type": tool.get("type", "function"), **function})
+        kind = tool.get("type", "function")
+        nested = tool.get(kind) if isinstance(kind, str) else None
+        if not isinstance(nested, Mapping):
+            nested = tool.get("function")
+        if not capture:
+            name = tool.get("name")
+            if name is None and isinstance(nested, Mapping):
+                name = nested.get("name")
+            definition: dict[str, Any] = {"type": kind}
+            if name is not None:
+                definition["name"] = name
+            out.append(definition)
+        elif flatten and isinstance(nested, Mapping):
+            out.append(_without_secrets({"type": kind, **nested}))
         else:
-            out.append(dict(tool))
+            out.append(_without_secrets(tool))
     return out

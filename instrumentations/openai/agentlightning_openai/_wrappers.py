@@ -8,17 +8,21 @@ factory for :class:`agentlightning.instrumentation.Patch`.
 What the after-step returns, by result:
 
 - a model object (``ChatCompletion``, ...): the very same object, after its attributes were recorded;
-- a ``Stream`` / ``AsyncStream`` (``stream=True``): a proxy that ends the span when the stream ends;
+- a ``Stream`` / ``AsyncStream`` (``stream=True``): a proxy that ends the span when the stream ends, or when
+  its ``.response`` is closed (what openai's ``.stream()`` helpers do when their ``with`` is left early);
 - a ``LegacyAPIResponse`` (``with_raw_response``): the same object when not streaming (its body is already
   read, so it is parsed once -- ``parse()`` caches -- and the span ends at once); when streaming, a proxy
   whose ``parse()`` returns the stream proxy. ``.headers``, ``.http_response``, ... are untouched;
 - an ``APIResponse`` (``with_streaming_response``): a proxy whose ``parse()`` records the answer; the span
-  ends there, or when the response is garbage-collected.
+  ends there, when the response is closed (leaving the ``with`` after ``iter_lines()``, ``read()``, ...,
+  without ``parse()``), or when it is garbage-collected.
 """
 
 from __future__ import annotations
 
 import inspect
+import sys
+import traceback
 import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -73,10 +77,34 @@ class Operation:
     stream_handler: Callable[[Call], StreamHandler] | None = None
 
 
-def record_error(span: Span, error: BaseException) -> None:
-    span.set_attribute(ERROR_TYPE, type(error).__qualname__)
-    span.set_status(Status(StatusCode.ERROR, f"{type(error).__name__}: {error}"))
-    span.record_exception(error)
+def _is_api_error(error: BaseException) -> bool:
+    openai = sys.modules.get("openai")  # loaded: the error came out of an openai call
+    api_error = getattr(openai, "APIError", None)
+    return isinstance(api_error, type) and isinstance(error, api_error)
+
+
+def record_error(span: Span, error: BaseException, capture: bool = True) -> None:
+    """Status ERROR, ``error.type`` and an ``exception`` event; the error itself is left untouched.
+
+    Without content capture, only openai's ``APIError``s keep their message: any other error from a call
+    comes from reading the model's output (``parse()``: pydantic's ``ValidationError`` quotes the answer as
+    ``input_value=...``), so its message is withheld from the status and the event (type and frames stay).
+    """
+    kind = type(error)
+    span.set_attribute(ERROR_TYPE, kind.__qualname__)
+    if capture or _is_api_error(error):
+        span.set_status(Status(StatusCode.ERROR, f"{kind.__name__}: {error}"))
+        span.record_exception(error)
+        return
+    span.set_status(Status(StatusCode.ERROR, f"{kind.__name__} (message withheld: content capture is off)"))
+    module = kind.__module__
+    qualified = f"{module}.{kind.__qualname__}" if module and module != "builtins" else kind.__qualname__
+    frames = "".join(traceback.format_tb(error.__traceback__))
+    stacktrace = f"Traceback (most recent call last):\n{frames}{qualified} (message withheld: content capture is off)"
+    span.add_event(
+        "exception",
+        {"exception.type": qualified, "exception.stacktrace": stacktrace, "exception.escaped": "False"},
+    )
 
 
 class Call:
@@ -111,7 +139,7 @@ class Call:
             if attributes:
                 span.set_attributes(attributes)
             if error is not None:
-                record_error(span, error)
+                record_error(span, error, self.capture)
         finally:
             span.end()
 
@@ -155,7 +183,7 @@ class Call:
             self.end()
             return stream
         handler = factory(self)
-        return AsyncStreamProxy(stream, handler) if is_async else SyncStreamProxy(stream, handler)
+        return _AsyncStream(stream, handler) if is_async else _SyncStream(stream, handler)
 
     def _raw(self, raw: Any, stream: bool, is_async: bool) -> Any:
         legacy = any(cls.__name__ == "LegacyAPIResponse" for cls in type(raw).__mro__)
@@ -174,6 +202,43 @@ class Call:
                 self.finish_with(parsed)
             return raw
         return RawResponseProxy(raw, self, is_async)
+
+
+class _ClosingResponse(wrapt.ObjectProxy):  # type: ignore[misc,type-arg]
+    """The stream's HTTP response: closing it also ends the stream's span (once; later calls are no-ops).
+
+    openai's ``.stream()`` helpers (``ChatCompletionStream``, ``ResponseStream``; openai 1.40-3.57) keep
+    ``raw_stream.response`` and, on leaving their ``with`` early, close that response, never the stream.
+    Holds the stream's finish-once object, not the stream proxy, so it keeps no cycle alive.
+    """
+
+    def __init__(self, wrapped: Any, finish: Callable[[BaseException | None], None]) -> None:
+        super().__init__(wrapped)
+        self._self_end_span = finish
+
+    def close(self) -> None:
+        try:
+            self.__wrapped__.close()
+        finally:
+            self._self_end_span(None)
+
+    async def aclose(self) -> None:
+        try:
+            await self.__wrapped__.aclose()
+        finally:
+            self._self_end_span(None)
+
+
+class _SyncStream(SyncStreamProxy):
+    @property
+    def response(self) -> Any:
+        return _ClosingResponse(self.__wrapped__.response, self._self_once.finish)
+
+
+class _AsyncStream(AsyncStreamProxy):
+    @property
+    def response(self) -> Any:
+        return _ClosingResponse(self.__wrapped__.response, self._self_once.finish)
 
 
 class RawResponseProxy(wrapt.ObjectProxy):  # type: ignore[misc,type-arg]
@@ -208,6 +273,31 @@ class RawResponseProxy(wrapt.ObjectProxy):  # type: ignore[misc,type-arg]
 
     async def _self_aparse(self, parse: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         return self._self_parsed(await parse(*args, **kwargs))
+
+    def close(self) -> Any:
+        """``with_streaming_response``'s ``with`` closes the response here, whether or not it was parsed."""
+        close = self.__wrapped__.close
+        if inspect.iscoroutinefunction(close):
+            return self._self_aclose(close)
+        try:
+            return close()
+        finally:
+            self._self_closed()
+
+    async def _self_aclose(self, close: Any) -> Any:
+        try:
+            return await close()
+        finally:
+            self._self_closed()
+
+    def _self_closed(self) -> None:
+        with _RESPONSE:
+            stream = self._self_stream
+            if stream is not None:
+                stream._self_once.finish(None)  # the connection is gone: so is the stream
+            elif not self._self_call.ended:
+                self._self_finalizer.detach()
+                self._self_call.end()
 
 
 def _start(tracer: Tracer, operation: Operation, config: InstrumentationConfig, kwargs: dict[str, Any]) -> Call:
