@@ -208,6 +208,11 @@ class StorageBackend:
         """The existing ones among ``rollout_ids``, by id."""
         raise NotImplementedError
 
+    def _get_rollout_states(self, rollout_ids: list[str]) -> dict[str, tuple[str, bool]]:
+        """``(status, has a time limit)`` of the existing ones among ``rollout_ids``: what a waiter re-reads on
+        every change, so backends make it cheaper than :meth:`_get_rollouts` (no full rows to parse)."""
+        return {rid: (r.status, has_deadline(r.config)) for rid, r in self._get_rollouts(rollout_ids).items()}
+
     def _select_rollouts(
         self,
         status_in: Sequence[str] | None,

@@ -348,37 +348,40 @@ class StoreCore(StorageBackend, LightningStore):
             while True:
                 event.clear()  # before reading: a change after the read sets it again
                 version = self._data_version()
-                finished, pending = self._poll_rollouts(ids)
+                finished, pending, limits = self._poll_rollouts(ids)
                 if not pending:
-                    return [self._detach(rollout) for rollout in finished]
-                tick = wake_interval(pending)
+                    return self._finished_rollouts(finished)
+                tick = wake_interval(limits)
                 while True:  # nap until something is worth a re-read
                     remaining = None if deadline is None else deadline - time.monotonic()
                     if remaining is not None and remaining <= 0:
-                        return [self._detach(rollout) for rollout in self._poll_rollouts(ids)[0]]
+                        return self._finished_rollouts(self._poll_rollouts(ids)[0])
                     naps = [t for t in (remaining, tick, self._external_poll) if t is not None]
                     if await wait_event(event, min(naps) if naps else None) or tick is not None:
                         break
                     if self._external_poll is not None and self._data_version() != version:
                         break
 
-    def _poll_rollouts(self, ids: list[str]) -> tuple[list[Rollout], list[RolloutConfig]]:
-        """The finished rollouts among ``ids`` (not yet detached: the waiter re-polls on every change, and
-        copies only what it returns), and the configs of the unfinished ones."""
+    def _poll_rollouts(self, ids: list[str]) -> tuple[list[str], int, list[RolloutConfig]]:
+        """Among ``ids``: the finished ones, how many are unfinished, and the configs of those with a time limit.
+
+        A waiter calls this on every change, so it reads statuses only; whole rollouts are read just for the
+        unfinished ones with a time limit (their limits set the waiter's tick) and, once, for what it returns.
+        """
         self._check_deadlines()
         with self._read():
+            states = self._get_rollout_states(ids)
+            finished = [rid for rid in ids if rid in states and states[rid][0] in TERMINAL_ROLLOUT_STATUSES]
+            timed = [
+                rid for rid, (status, limited) in states.items() if limited and status not in TERMINAL_ROLLOUT_STATUSES
+            ]
+            limits = [r.config for r in self._get_rollouts(timed).values()] if timed else []
+        return finished, len(states) - len(finished), limits
+
+    def _finished_rollouts(self, ids: list[str]) -> list[Rollout]:
+        with self._read():
             found = self._get_rollouts(ids)
-        finished: list[Rollout] = []
-        pending: list[RolloutConfig] = []
-        for rollout_id in ids:
-            rollout = found.get(rollout_id)
-            if rollout is None:
-                continue
-            if rollout.status in TERMINAL_ROLLOUT_STATUSES:
-                finished.append(rollout)
-            else:
-                pending.append(rollout.config)
-        return finished, pending
+        return [self._detach(found[rid]) for rid in ids if rid in found]
 
     # ==== attempts ================================================================================
 

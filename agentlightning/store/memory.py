@@ -89,6 +89,14 @@ class InMemoryLightningStore(StoreCore):
     def _get_rollouts(self, rollout_ids: list[str]) -> dict[str, Rollout]:
         return {rid: self._rollouts[rid] for rid in rollout_ids if rid in self._rollouts}
 
+    def _get_rollout_states(self, rollout_ids: list[str]) -> dict[str, tuple[str, bool]]:
+        rollouts = self._rollouts
+        return {
+            rid: (r.status, r.config.timeout_seconds is not None or r.config.unresponsive_seconds is not None)
+            for rid in rollout_ids
+            if (r := rollouts.get(rid)) is not None
+        }
+
     def _select_rollouts(
         self,
         status_in: Sequence[str] | None,

@@ -308,6 +308,14 @@ class SqliteLightningStore(StoreCore):
         )
         return {rid: Rollout.model_validate_json(data) for rid, data in rows}
 
+    def _get_rollout_states(self, rollout_ids: list[str]) -> dict[str, tuple[str, bool]]:
+        rows = self._all(
+            "SELECT rollout_id, status, has_deadline FROM rollouts "
+            "WHERE rollout_id IN (SELECT value FROM json_each(?))",
+            (_as_json_list(rollout_ids),),
+        )
+        return {rid: (status, bool(deadline)) for rid, status, deadline in rows}
+
     def _select_rollouts(
         self,
         status_in: Sequence[str] | None,
