@@ -165,22 +165,21 @@ class AsyncStreamProxy(_StreamProxyBase):
         return item
 
     async def close(self) -> None:
-        try:
-            close = getattr(self.__wrapped__, "close", None) or getattr(self.__wrapped__, "aclose", None)
-            if close is not None:
-                result = close()
-                if hasattr(result, "__await__"):
-                    await result
-        finally:
-            self._self_finish(None)
+        await self._self_close("close", "aclose")
 
     async def aclose(self) -> None:
+        await self._self_close("aclose", "close")
+
+    async def _self_close(self, *names: str) -> None:
+        """Close the wrapped stream by the first of ``names`` it has (awaiting it if async), then end the span."""
         try:
-            aclose = getattr(self.__wrapped__, "aclose", None) or getattr(self.__wrapped__, "close", None)
-            if aclose is not None:
-                result = aclose()
-                if hasattr(result, "__await__"):
-                    await result
+            for name in names:
+                method = getattr(self.__wrapped__, name, None)
+                if method is not None:
+                    result = method()
+                    if hasattr(result, "__await__"):
+                        await result
+                    break
         finally:
             self._self_finish(None)
 

@@ -38,12 +38,21 @@ from agentlightning.semconv import (
     GEN_AI_TOOL_DEFINITIONS,
     GEN_AI_USAGE_INPUT_TOKENS,
     GEN_AI_USAGE_OUTPUT_TOKENS,
-    OP_CHAT,
     OP_EMBEDDINGS,
     PROVIDER_OPENAI,
 )
 
-from ._util import chat_input_messages, chat_output_message, dumps, field, int_list, items, tool_definitions
+from ._util import (
+    chat_input_messages,
+    chat_output_message,
+    chat_span_head,
+    dumps,
+    field,
+    int_list,
+    is_number,
+    items,
+    tool_definitions,
+)
 from ._wrappers import Call, Operation
 
 __all__ = ["CHAT", "EMBEDDINGS", "chat_request_attributes", "chat_response_attributes"]
@@ -55,10 +64,6 @@ _NUMBERS = (
     ("presence_penalty", GEN_AI_REQUEST_PRESENCE_PENALTY),
     ("seed", GEN_AI_REQUEST_SEED),
 )
-
-
-def _number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 def _output_type(response_format: Any) -> str | None:
@@ -75,24 +80,18 @@ def _output_type(response_format: Any) -> str | None:
 
 
 def chat_request_attributes(kwargs: dict[str, Any], capture: bool) -> tuple[str, dict[str, Any]]:
-    model = kwargs.get("model")
-    attributes: dict[str, Any] = {GEN_AI_OPERATION_NAME: OP_CHAT, GEN_AI_PROVIDER_NAME: PROVIDER_OPENAI}
-    if isinstance(model, str):
-        attributes[GEN_AI_REQUEST_MODEL] = model
-        name = f"{OP_CHAT} {model}"
-    else:
-        name = OP_CHAT
+    name, attributes = chat_span_head(kwargs)
     for key, attribute in _NUMBERS:
         value = kwargs.get(key)
-        if value is not None and _number(value):
+        if value is not None and is_number(value):
             attributes[attribute] = value
     max_tokens = kwargs.get("max_completion_tokens")
-    if not _number(max_tokens):
+    if not is_number(max_tokens):
         max_tokens = kwargs.get("max_tokens")
-    if _number(max_tokens):
+    if is_number(max_tokens):
         attributes[GEN_AI_REQUEST_MAX_TOKENS] = max_tokens
     n = kwargs.get("n")
-    if _number(n) and n != 1:
+    if is_number(n) and n != 1:
         attributes[GEN_AI_REQUEST_CHOICE_COUNT] = n
     stop = kwargs.get("stop")
     if isinstance(stop, str):

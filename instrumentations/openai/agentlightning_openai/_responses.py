@@ -18,12 +18,9 @@ from agentlightning.semconv import (
     AGL_TOOL_CALLS,
     ERROR_TYPE,
     GEN_AI_INPUT_MESSAGES,
-    GEN_AI_OPERATION_NAME,
     GEN_AI_OUTPUT_MESSAGES,
     GEN_AI_OUTPUT_TYPE,
-    GEN_AI_PROVIDER_NAME,
     GEN_AI_REQUEST_MAX_TOKENS,
-    GEN_AI_REQUEST_MODEL,
     GEN_AI_REQUEST_TEMPERATURE,
     GEN_AI_REQUEST_TOP_P,
     GEN_AI_RESPONSE_FINISH_REASONS,
@@ -33,18 +30,12 @@ from agentlightning.semconv import (
     GEN_AI_TOOL_DEFINITIONS,
     GEN_AI_USAGE_INPUT_TOKENS,
     GEN_AI_USAGE_OUTPUT_TOKENS,
-    OP_CHAT,
-    PROVIDER_OPENAI,
 )
 
-from ._util import as_dict, dumps, items, text_parts, tool_definitions
+from ._util import as_dict, chat_span_head, dumps, is_number, items, text_parts, tool_definitions
 from ._wrappers import Call, Operation
 
 __all__ = ["RESPONSES", "responses_request_attributes", "responses_response_attributes"]
-
-
-def _number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 def _input_messages(value: Any) -> list[dict[str, Any]]:
@@ -71,20 +62,14 @@ def _input_messages(value: Any) -> list[dict[str, Any]]:
 
 
 def responses_request_attributes(kwargs: dict[str, Any], capture: bool) -> tuple[str, dict[str, Any]]:
-    model = kwargs.get("model")
-    attributes: dict[str, Any] = {GEN_AI_OPERATION_NAME: OP_CHAT, GEN_AI_PROVIDER_NAME: PROVIDER_OPENAI}
-    if isinstance(model, str):
-        attributes[GEN_AI_REQUEST_MODEL] = model
-        name = f"{OP_CHAT} {model}"
-    else:
-        name = OP_CHAT
+    name, attributes = chat_span_head(kwargs)
     for key, attribute in (
         ("temperature", GEN_AI_REQUEST_TEMPERATURE),
         ("top_p", GEN_AI_REQUEST_TOP_P),
         ("max_output_tokens", GEN_AI_REQUEST_MAX_TOKENS),
     ):
         value = kwargs.get(key)
-        if value is not None and _number(value):
+        if value is not None and is_number(value):
             attributes[attribute] = value
     text = kwargs.get("text")
     if isinstance(kwargs.get("text_format"), type):

@@ -20,6 +20,14 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from agentlightning.semconv import (
+    GEN_AI_OPERATION_NAME,
+    GEN_AI_PROVIDER_NAME,
+    GEN_AI_REQUEST_MODEL,
+    OP_CHAT,
+    PROVIDER_OPENAI,
+)
+
 __all__ = [
     "as_dict",
     "chat_input_messages",
@@ -196,3 +204,18 @@ def tool_definitions(tools: Any, capture: bool, flatten: bool = False) -> list[d
         else:
             out.append(_without_secrets(tool))
     return out
+
+
+def is_number(value: Any) -> bool:
+    """An int or float that is not a bool (``True`` is an int to Python, not a temperature)."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def chat_span_head(kwargs: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
+    """Span name (``chat {model}``) and the attributes every chat-like request (completions, Responses) starts with."""
+    model = kwargs.get("model")
+    attributes: dict[str, Any] = {GEN_AI_OPERATION_NAME: OP_CHAT, GEN_AI_PROVIDER_NAME: PROVIDER_OPENAI}
+    if not isinstance(model, str):
+        return OP_CHAT, attributes
+    attributes[GEN_AI_REQUEST_MODEL] = model
+    return f"{OP_CHAT} {model}", attributes
