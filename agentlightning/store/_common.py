@@ -220,8 +220,10 @@ class StorageBackend:
         mode_in: Sequence[str] | None,
         limit: int,
         offset: int,
+        run_id: str | None,
     ) -> list[Rollout]:
-        """Rollouts in creation order, filtered, then ``offset``/``limit`` applied (``limit < 0``: all)."""
+        """Rollouts in creation order, filtered (``run_id=None``: any run), then ``offset``/``limit`` applied
+        (``limit < 0``: all)."""
         raise NotImplementedError
 
     def _put_rollout(self, rollout: Rollout) -> None:
@@ -236,8 +238,8 @@ class StorageBackend:
         """Take the rollout off the queue if it is on it."""
         raise NotImplementedError
 
-    def _queue_peek(self) -> str | None:
-        """The id at the front of the queue, or ``None``."""
+    def _queue_peek(self, run_id: str | None) -> str | None:
+        """The id at the front of the queue (among rollouts of ``run_id``, unless it is ``None``), or ``None``."""
         raise NotImplementedError
 
     def _get_attempt(self, rollout_id: str, attempt_id: str) -> Attempt | None:

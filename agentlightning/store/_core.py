@@ -49,9 +49,11 @@ from agentlightning.types import (
     new_attempt_id,
     new_resources_id,
     new_rollout_id,
+    to_rollout_config,
 )
 
 from ._common import (
+    ACTIVE_ATTEMPT_STATUSES,
     QUEUED_ROLLOUT_STATUSES,
     RESOURCES_ADAPTER,
     StorageBackend,
@@ -73,6 +75,12 @@ _WAKE_BY_SPAN: frozenset[str] = frozenset({"preparing", "queuing", "requeuing"})
 #: Attempt states that a span turns into ``running`` (``unresponsive`` only under the conditions of
 #: :meth:`StoreCore._heartbeat`: an unresponsive worker that speaks again is alive).
 _REVIVED_BY_SPAN: frozenset[str] = frozenset({"preparing", "unresponsive"})
+
+
+def _require_list(value: object, name: str) -> None:
+    """A ``str`` where a list of strings belongs is a mistake that would silently match nothing: refuse it."""
+    if isinstance(value, (str, bytes)):
+        raise TypeError(f"{name} must be a list of strings, got the single string {value!r}: pass [{value!r}]")
 
 
 class StoreCore(StorageBackend, LightningStore):
@@ -148,6 +156,7 @@ class StoreCore(StorageBackend, LightningStore):
         metadata: dict[str, Any] | None,
         status: RolloutStatus,
         now: float,
+        run_id: str | None,
     ) -> Rollout:
         if resources_id is None:
             latest = self._get_latest_resources()
@@ -164,6 +173,7 @@ class StoreCore(StorageBackend, LightningStore):
             status=status,
             config=config.model_copy(deep=True) if config is not None else RolloutConfig(),
             metadata=dict(metadata) if metadata else {},
+            run_id=run_id,
         )
         self._put_rollout(rollout)
         if status in QUEUED_ROLLOUT_STATUSES:
@@ -219,16 +229,19 @@ class StoreCore(StorageBackend, LightningStore):
         input: Any,
         mode: RolloutMode | None = None,
         resources_id: str | None = None,
-        config: RolloutConfig | None = None,
+        config: RolloutConfig | dict[str, Any] | None = None,
         metadata: dict[str, Any] | None = None,
+        *,
+        run_id: str | None = None,
     ) -> AttemptedRollout:
         """Create a rollout and its first attempt, both ``preparing``, without queuing it.
 
         ``resources_id=None`` picks the latest resources, if any.
         """
+        checked = to_rollout_config(config)
         now = time.time()
         with self._tx():
-            rollout = self._new_rollout(input, mode, resources_id, config, metadata, "preparing", now)
+            rollout = self._new_rollout(input, mode, resources_id, checked, metadata, "preparing", now, run_id)
             attempt = self._new_attempt(rollout, None, now)
         return self._attempted(rollout, attempt)
 
@@ -237,23 +250,33 @@ class StoreCore(StorageBackend, LightningStore):
         input: Any,
         mode: RolloutMode | None = None,
         resources_id: str | None = None,
-        config: RolloutConfig | None = None,
+        config: RolloutConfig | dict[str, Any] | None = None,
         metadata: dict[str, Any] | None = None,
+        *,
+        run_id: str | None = None,
     ) -> Rollout:
-        """Create a rollout in ``queuing`` at the back of the queue. ``resources_id=None`` picks the latest."""
+        """Create a rollout in ``queuing`` at the back of the queue. ``resources_id=None`` picks the latest.
+
+        ``config``: a :class:`RolloutConfig` or a dict of its fields (validated; anything else is a
+        ``TypeError``). ``run_id``: the run the rollout belongs to (see :meth:`dequeue_rollout`).
+        """
+        checked = to_rollout_config(config)
         with self._tx():
-            rollout = self._new_rollout(input, mode, resources_id, config, metadata, "queuing", time.time())
+            rollout = self._new_rollout(input, mode, resources_id, checked, metadata, "queuing", time.time(), run_id)
         return self._detach(rollout)
 
-    async def dequeue_rollout(self, worker_id: str | None = None) -> AttemptedRollout | None:
+    async def dequeue_rollout(
+        self, worker_id: str | None = None, *, run_id: str | None = None
+    ) -> AttemptedRollout | None:
         """Take the oldest queued (or requeued) rollout, start attempt n+1 on it (both ``preparing``).
 
-        Never blocks waiting for work: ``None`` when the queue is empty.
+        ``run_id``: take only a rollout of that run (the others stay queued, for their own run's runners);
+        ``None`` takes any. Never blocks waiting for work: ``None`` when nothing (of the run) is queued.
         """
         self._check_deadlines()  # a timed-out attempt may have put its rollout back on the queue
         now = time.time()
         with self._tx():
-            while (rollout_id := self._queue_peek()) is not None:
+            while (rollout_id := self._queue_peek(run_id)) is not None:
                 rollout = self._get_rollout(rollout_id)
                 if rollout is None or rollout.status not in QUEUED_ROLLOUT_STATUSES:
                     self._queue_remove(rollout_id)  # defensive: the queue only ever holds queued rollouts
@@ -282,11 +305,19 @@ class StoreCore(StorageBackend, LightningStore):
         mode_in: Sequence[RolloutMode] | None = None,
         limit: int = -1,
         offset: int = 0,
+        run_id: str | None = None,
     ) -> list[Rollout]:
-        """Rollouts in creation order; each filter given must match; ``limit=-1`` means all."""
+        """Rollouts in creation order; each filter given must match; ``limit=-1`` means all.
+
+        ``run_id``: only rollouts of that run. The ``*_in`` filters are lists: a single ``str`` raises
+        ``TypeError`` (it would otherwise be read as a list of characters and match nothing).
+        """
+        _require_list(status_in, "status_in")
+        _require_list(rollout_id_in, "rollout_id_in")
+        _require_list(mode_in, "mode_in")
         self._check_deadlines()
         with self._read():
-            rollouts = self._select_rollouts(status_in, rollout_id_in, mode_in, limit, offset)
+            rollouts = self._select_rollouts(status_in, rollout_id_in, mode_in, limit, offset, run_id)
         return [self._detach(rollout) for rollout in rollouts]
 
     async def get_rollout_by_id(self, rollout_id: str) -> Rollout | None:
@@ -303,19 +334,23 @@ class StoreCore(StorageBackend, LightningStore):
         mode: RolloutMode | None = UNSET,
         resources_id: str | None = UNSET,
         status: RolloutStatus = UNSET,
-        config: RolloutConfig = UNSET,
+        config: RolloutConfig | dict[str, Any] = UNSET,
         metadata: dict[str, Any] = UNSET,
     ) -> Rollout:
         """Change the given fields; ``UNSET`` (the default) leaves a field alone, ``None`` sets ``None``.
 
         A status change keeps the rest consistent: a terminal status sets ``end_time``, ``queuing`` /
-        ``requeuing`` put the rollout back on the queue, any other status takes it off.
+        ``requeuing`` put the rollout back on the queue, any other status takes it off. ``cancelled`` also
+        ends the rollout's active (``preparing``/``running``) attempt ``failed``, so no attempt is left
+        running under a finished rollout; spans that attempt still sends are stored and change nothing.
+        ``config`` may be a dict of :class:`RolloutConfig` fields.
         """
+        checked_config = config if config is UNSET else to_rollout_config(config)
         given: dict[str, Any] = {
             "input": input,
             "mode": mode,
             "resources_id": resources_id,
-            "config": config,
+            "config": checked_config,
             "metadata": metadata,
         }
         changes = {key: value for key, value in given.items() if value is not UNSET}
@@ -327,10 +362,16 @@ class StoreCore(StorageBackend, LightningStore):
                 checked = {**changes, "status": status} if status is not UNSET else changes
                 updated = Rollout.model_validate({**dict(rollout), **checked})  # validates status, mode, config
                 updated.status = rollout.status
+                now = time.time()
                 if status is not UNSET:
-                    self._set_rollout_status(updated, status, time.time())
+                    self._set_rollout_status(updated, status, now)
                 self._put_rollout(updated)
                 rollout = updated
+                if status == "cancelled":
+                    latest = self._get_latest_attempt(rollout_id)
+                    if latest is not None and latest.status in ACTIVE_ATTEMPT_STATUSES:
+                        latest.status, latest.end_time = "failed", now
+                        self._put_attempt(latest)
         return self._detach(rollout)
 
     async def wait_for_rollouts(self, rollout_ids: Sequence[str], timeout: float | None = None) -> list[Rollout]:
@@ -342,6 +383,7 @@ class StoreCore(StorageBackend, LightningStore):
         ``_external_poll`` seconds. While a rollout with a time limit is pending, time limits are
         re-checked regularly, so a timed-out attempt finishes the wait too.
         """
+        _require_list(rollout_ids, "rollout_ids")
         ids = list(dict.fromkeys(rollout_ids))
         deadline = None if timeout is None else time.monotonic() + max(0.0, timeout)
         with self._waiters.waiter() as event:

@@ -12,6 +12,8 @@ State machine (SPEC section 6)::
     start_rollout          -> rollout and first attempt "preparing" (not on the queue)
     first span of attempt  -> attempt and rollout "running"
     attempt "succeeded"    -> rollout "succeeded"
+    update_rollout(status="cancelled")
+                           -> rollout "cancelled" (terminal); its active attempt "failed"
     attempt "failed" / "timeout" / "unresponsive"
                            -> rollout "requeuing" (back on the queue) if the status is in
                               config.retry_condition and attempts remain, else "failed"
@@ -66,8 +68,10 @@ class LightningStore:
         input: Any,
         mode: RolloutMode | None = None,
         resources_id: str | None = None,
-        config: RolloutConfig | None = None,
+        config: RolloutConfig | dict[str, Any] | None = None,
         metadata: dict[str, Any] | None = None,
+        *,
+        run_id: str | None = None,
     ) -> AttemptedRollout:
         """Create a rollout and its first attempt, both ``preparing``, without queuing it."""
         raise NotImplementedError
@@ -77,14 +81,25 @@ class LightningStore:
         input: Any,
         mode: RolloutMode | None = None,
         resources_id: str | None = None,
-        config: RolloutConfig | None = None,
+        config: RolloutConfig | dict[str, Any] | None = None,
         metadata: dict[str, Any] | None = None,
+        *,
+        run_id: str | None = None,
     ) -> Rollout:
-        """Create a rollout in ``queuing`` and put it at the back of the queue."""
+        """Create a rollout in ``queuing`` and put it at the back of the queue.
+
+        ``config`` is a :class:`RolloutConfig` or a dict of its fields (validated); ``run_id`` tags the
+        rollout with the run that made it (see :meth:`dequeue_rollout`).
+        """
         raise NotImplementedError
 
-    async def dequeue_rollout(self, worker_id: str | None = None) -> AttemptedRollout | None:
-        """Take the oldest queued (or requeued) rollout and start a new attempt on it. ``None`` when empty."""
+    async def dequeue_rollout(
+        self, worker_id: str | None = None, *, run_id: str | None = None
+    ) -> AttemptedRollout | None:
+        """Take the oldest queued (or requeued) rollout and start a new attempt on it. ``None`` when empty.
+
+        With ``run_id``, only rollouts of that run are taken (others stay queued); ``None`` takes any.
+        """
         raise NotImplementedError
 
     async def start_attempt(self, rollout_id: str) -> AttemptedRollout:
@@ -99,8 +114,12 @@ class LightningStore:
         mode_in: Sequence[RolloutMode] | None = None,
         limit: int = -1,
         offset: int = 0,
+        run_id: str | None = None,
     ) -> list[Rollout]:
-        """Rollouts in creation order, filtered; ``limit=-1`` means all."""
+        """Rollouts in creation order, filtered (``run_id``: of that run only); ``limit=-1`` means all.
+
+        The ``*_in`` filters take lists; a single string raises ``TypeError``.
+        """
         raise NotImplementedError
 
     async def get_rollout_by_id(self, rollout_id: str) -> Rollout | None:
@@ -114,10 +133,13 @@ class LightningStore:
         mode: RolloutMode | None = UNSET,
         resources_id: str | None = UNSET,
         status: RolloutStatus = UNSET,
-        config: RolloutConfig = UNSET,
+        config: RolloutConfig | dict[str, Any] = UNSET,
         metadata: dict[str, Any] = UNSET,
     ) -> Rollout:
-        """Change the given fields (``UNSET`` leaves a field alone). Raises ``ValueError`` for an unknown id."""
+        """Change the given fields (``UNSET`` leaves a field alone). Raises ``ValueError`` for an unknown id.
+
+        ``status="cancelled"`` ends the rollout's active attempt ``failed`` (attempts have no cancelled state).
+        """
         raise NotImplementedError
 
     async def wait_for_rollouts(self, rollout_ids: Sequence[str], timeout: float | None = None) -> list[Rollout]:

@@ -104,6 +104,7 @@ class InMemoryLightningStore(StoreCore):
         mode_in: Sequence[str] | None,
         limit: int,
         offset: int,
+        run_id: str | None,
     ) -> list[Rollout]:
         statuses = None if status_in is None else set(status_in)
         ids = None if rollout_id_in is None else set(rollout_id_in)
@@ -114,6 +115,7 @@ class InMemoryLightningStore(StoreCore):
             if (statuses is None or rollout.status in statuses)
             and (ids is None or rollout.rollout_id in ids)
             and (modes is None or rollout.mode in modes)
+            and (run_id is None or rollout.run_id == run_id)
         ]
         offset = max(0, offset)
         return selected[offset:] if limit < 0 else selected[offset : offset + limit]
@@ -128,8 +130,11 @@ class InMemoryLightningStore(StoreCore):
     def _queue_remove(self, rollout_id: str) -> None:
         self._queue.pop(rollout_id, None)
 
-    def _queue_peek(self) -> str | None:
-        return next(iter(self._queue), None)
+    def _queue_peek(self, run_id: str | None) -> str | None:
+        if run_id is None:
+            return next(iter(self._queue), None)
+        rollouts = self._rollouts
+        return next((rid for rid in self._queue if rollouts[rid].run_id == run_id), None)
 
     # ---- attempts --------------------------------------------------------------------------------
 

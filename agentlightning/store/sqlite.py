@@ -67,7 +67,7 @@ from ._core import StoreCore
 __all__ = ["SCHEMA_VERSION", "NotASqliteDatabaseError", "SqliteLightningStore"]
 
 #: The schema this module writes, kept in ``PRAGMA user_version``.
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 _HEADER = b"SQLite format 3\x00"
 _NO_SEQUENCE = {"sequence_id"}
@@ -80,9 +80,11 @@ _SCHEMA = [
         mode TEXT,
         has_deadline INTEGER NOT NULL DEFAULT 0,
         span_seq INTEGER NOT NULL DEFAULT 0,
-        data TEXT NOT NULL
+        data TEXT NOT NULL,
+        run_id TEXT
     )""",
     "CREATE INDEX IF NOT EXISTS rollouts_by_status ON rollouts(status)",
+    "CREATE INDEX IF NOT EXISTS rollouts_by_run ON rollouts(run_id)",
     """CREATE TABLE IF NOT EXISTS attempts (
         rollout_id TEXT NOT NULL,
         attempt_id TEXT NOT NULL,
@@ -109,6 +111,14 @@ _SCHEMA = [
     "CREATE INDEX IF NOT EXISTS resources_by_touch ON resources(touched)",
 ]
 
+
+#: What takes a store of schema ``n`` (the key) to ``n + 1``.
+_MIGRATIONS: dict[int, list[str]] = {
+    1: [
+        "ALTER TABLE rollouts ADD COLUMN run_id TEXT",
+        "CREATE INDEX IF NOT EXISTS rollouts_by_run ON rollouts(run_id)",
+    ],
+}
 
 _TABLES = frozenset({"rollouts", "attempts", "spans", "queue", "resources"})
 
@@ -236,9 +246,14 @@ class SqliteLightningStore(StoreCore):
                     f"{self.path!r} holds store schema {version}, newer than the {SCHEMA_VERSION} this "
                     "agentlightning understands; upgrade agentlightning or use another path"
                 )
-            if version < SCHEMA_VERSION:
+            if version == 0:
                 for statement in _SCHEMA:
                     conn.execute(statement)
+            else:
+                for step in range(version, SCHEMA_VERSION):
+                    for statement in _MIGRATIONS[step]:
+                        conn.execute(statement)
+            if version < SCHEMA_VERSION:
                 conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
             conn.execute("COMMIT")
         except BaseException:
@@ -323,6 +338,7 @@ class SqliteLightningStore(StoreCore):
         mode_in: Sequence[str] | None,
         limit: int,
         offset: int,
+        run_id: str | None,
     ) -> list[Rollout]:
         clauses: list[str] = []
         params: list[Any] = []
@@ -330,6 +346,9 @@ class SqliteLightningStore(StoreCore):
             if values is not None:
                 clauses.append(f"{column} IN (SELECT value FROM json_each(?))")
                 params.append(_as_json_list(values))
+        if run_id is not None:
+            clauses.append("run_id = ?")
+            params.append(run_id)
         where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
         params += [limit if limit >= 0 else -1, max(0, offset)]
         rows = self._all(f"SELECT data FROM rollouts{where} ORDER BY seq LIMIT ? OFFSET ?", params)
@@ -337,14 +356,15 @@ class SqliteLightningStore(StoreCore):
 
     def _put_rollout(self, rollout: Rollout) -> None:
         self._conn.execute(
-            "INSERT INTO rollouts (rollout_id, status, mode, has_deadline, data) VALUES (?, ?, ?, ?, ?) "
+            "INSERT INTO rollouts (rollout_id, status, mode, has_deadline, run_id, data) VALUES (?, ?, ?, ?, ?, ?) "
             "ON CONFLICT (rollout_id) DO UPDATE SET status = excluded.status, mode = excluded.mode, "
-            "has_deadline = excluded.has_deadline, data = excluded.data",
+            "has_deadline = excluded.has_deadline, run_id = excluded.run_id, data = excluded.data",
             (
                 rollout.rollout_id,
                 rollout.status,
                 rollout.mode,
                 int(has_deadline(rollout.config)),
+                rollout.run_id,
                 _dump(rollout),
             ),
         )
@@ -356,8 +376,15 @@ class SqliteLightningStore(StoreCore):
     def _queue_remove(self, rollout_id: str) -> None:
         self._conn.execute("DELETE FROM queue WHERE rollout_id = ?", (rollout_id,))
 
-    def _queue_peek(self) -> str | None:
-        row = self._one("SELECT rollout_id FROM queue ORDER BY pos LIMIT 1")
+    def _queue_peek(self, run_id: str | None) -> str | None:
+        if run_id is None:
+            row = self._one("SELECT rollout_id FROM queue ORDER BY pos LIMIT 1")
+        else:
+            row = self._one(
+                "SELECT q.rollout_id FROM queue AS q JOIN rollouts AS r ON r.rollout_id = q.rollout_id "
+                "WHERE r.run_id = ? ORDER BY q.pos LIMIT 1",
+                (run_id,),
+            )
         return None if row is None else str(row[0])
 
     # ---- attempts --------------------------------------------------------------------------------

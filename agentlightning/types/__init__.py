@@ -21,6 +21,7 @@ from .core import (
     new_attempt_id,
     new_resources_id,
     new_rollout_id,
+    to_rollout_config,
 )
 from .resources import LLM, NamedResources, PromptTemplate, ProxyLLM, Resource, ResourcesUpdate, ResourceUnion
 from .tracer import Event, Link, OtelResource, Span, SpanContext, SpanCoreFields, TraceStatus
@@ -58,4 +59,5 @@ __all__ = [
     "new_attempt_id",
     "new_resources_id",
     "new_rollout_id",
+    "to_rollout_config",
 ]

@@ -9,7 +9,7 @@ import secrets
 import time
 from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar, runtime_checkable
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 
 if TYPE_CHECKING:
     from .tracer import Span
@@ -30,6 +30,7 @@ __all__ = [
     "new_attempt_id",
     "new_resources_id",
     "new_rollout_id",
+    "to_rollout_config",
 ]
 
 T_co = TypeVar("T_co", covariant=True)
@@ -107,6 +108,40 @@ class RolloutConfig(BaseModel):
     retry_condition: list[AttemptStatus] = Field(default_factory=list)
     """Attempt outcomes that send the rollout back to the queue while attempts remain."""
 
+    @field_validator("timeout_seconds", "unresponsive_seconds")
+    @classmethod
+    def _positive_seconds(cls, value: float | None, info: Any) -> float | None:
+        if value is not None and not value > 0:  # also catches NaN
+            raise ValueError(
+                f"{info.field_name} must be a positive number of seconds, or None for no limit; got {value!r}"
+            )
+        return value
+
+
+def to_rollout_config(config: Any, what: str = "config") -> RolloutConfig | None:
+    """``config`` as a :class:`RolloutConfig`: one as is, a ``dict`` validated (unknown keys rejected), ``None``.
+
+    Anything else raises ``TypeError``; a dict with bad values raises pydantic's ``ValidationError``
+    (a ``ValueError``) naming the field.
+    """
+    if config is None or isinstance(config, RolloutConfig):
+        return config
+    if isinstance(config, dict):
+        unknown = sorted(str(key) for key in config if key not in RolloutConfig.model_fields)
+        if unknown:
+            raise ValueError(
+                f"{what} has unknown keys {', '.join(map(repr, unknown))}; a RolloutConfig takes "
+                f"{', '.join(RolloutConfig.model_fields)}"
+            )
+        try:
+            return RolloutConfig.model_validate(config)
+        except ValidationError as exc:
+            raise ValueError(f"{what} is not a valid RolloutConfig: {exc}") from None
+    raise TypeError(
+        f"{what} must be an agentlightning RolloutConfig or a dict of its fields "
+        f"(e.g. {{'timeout_seconds': 60, 'max_attempts': 2}}), got {type(config).__name__} {config!r}"
+    )
+
 
 class Rollout(BaseModel):
     """One task given to an agent, and what became of it."""
@@ -120,6 +155,8 @@ class Rollout(BaseModel):
     status: RolloutStatus = "queuing"
     config: RolloutConfig = Field(default_factory=RolloutConfig)
     metadata: dict[str, Any] = Field(default_factory=dict)
+    run_id: str | None = None
+    """The run (one ``Trainer.dev``/``fit`` call) that created the rollout; only that run's runners take it."""
 
 
 class Attempt(BaseModel):

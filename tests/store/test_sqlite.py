@@ -159,6 +159,27 @@ def test_a_newer_schema_is_refused(tmp_path: Path) -> None:
         SqliteLightningStore(db)
 
 
+async def test_a_schema_1_store_is_upgraded_in_place_and_keeps_its_rollouts(tmp_path: Path) -> None:
+    db = tmp_path / "store.db"
+    with SqliteLightningStore(db) as store:
+        old = await store.enqueue_rollout({"from": "0.3 store"})
+    conn = sqlite3.connect(db)  # turn it back into what schema 1 wrote: no run_id column
+    conn.execute("DROP INDEX rollouts_by_run")
+    conn.execute("ALTER TABLE rollouts DROP COLUMN run_id")
+    conn.execute("PRAGMA user_version = 1")
+    conn.commit()
+    conn.close()
+    with SqliteLightningStore(db) as store:
+        assert (await store.get_rollout_by_id(old.rollout_id)) == old
+        new = await store.enqueue_rollout("new", run_id="run-a")
+        assert await store.dequeue_rollout(run_id="run-b") is None
+        taken = await store.dequeue_rollout(run_id="run-a")
+        assert taken is not None and taken.rollout_id == new.rollout_id
+    conn = sqlite3.connect(db)
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 2
+    conn.close()
+
+
 async def test_in_memory_database(tmp_path: Path) -> None:
     with SqliteLightningStore(":memory:") as store:
         rid, aid = await running_rollout(store)

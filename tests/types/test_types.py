@@ -117,3 +117,11 @@ def test_span_from_opentelemetry_converts_everything() -> None:
     assert span.start_time == readable.start_time / 1e9 and span.end_time == readable.end_time / 1e9  # type: ignore[operator]
     assert span.resource.attributes["telemetry.sdk.name"] == "opentelemetry"
     assert Span.model_validate_json(span.model_dump_json()) == span
+
+
+@pytest.mark.parametrize("field", ["timeout_seconds", "unresponsive_seconds"])
+@pytest.mark.parametrize("value", [-1, 0, float("nan")])
+def test_rollout_config_rejects_non_positive_time_limits(field: str, value: float) -> None:
+    with pytest.raises(ValueError, match=rf"{field} must be a positive number of seconds, or None"):
+        agl.RolloutConfig(**{field: value})
+    assert getattr(agl.RolloutConfig(**{field: 0.5}), field) == 0.5
