@@ -11,6 +11,12 @@ from __future__ import annotations
 
 from .base import LightningStore
 from .memory import InMemoryLightningStore
-from .sqlite import SqliteLightningStore
+from .sqlite import CorruptStoreError, NotASqliteDatabaseError, SqliteLightningStore
 
-__all__ = ["InMemoryLightningStore", "LightningStore", "SqliteLightningStore"]
+__all__ = [
+    "CorruptStoreError",
+    "InMemoryLightningStore",
+    "LightningStore",
+    "NotASqliteDatabaseError",
+    "SqliteLightningStore",
+]

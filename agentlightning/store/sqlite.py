@@ -41,7 +41,11 @@ commits within 50 ms (a ``PRAGMA data_version`` check, re-reading only when it m
 dropped without ``close()`` closes its connection when it is garbage-collected (no ``ResourceWarning``).
 
 Opening a file that exists and is not a SQLite database, or is the SQLite database of something else,
-raises :class:`NotASqliteDatabaseError` (a ``ValueError``) and leaves the file untouched. ``":memory:"``
+raises :class:`NotASqliteDatabaseError` (a ``ValueError``) and leaves the file untouched. A store file
+damaged later (a disk error, a copy made mid-write) may still open; the first operation that reads a damaged
+page raises :class:`CorruptStoreError` (a ``sqlite3.DatabaseError``) saying what to do, instead of SQLite's
+bare "database disk image is malformed". Several processes may open a new file at the same instant: one
+creates the schema, the others wait for it. ``":memory:"``
 gives a private, non-persistent database.
 """
 
@@ -51,6 +55,7 @@ import json
 import os
 import sqlite3
 import threading
+import time
 import weakref
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -64,7 +69,7 @@ from agentlightning.types import Attempt, ResourcesUpdate, Rollout, RolloutConfi
 from ._common import has_deadline
 from ._core import StoreCore
 
-__all__ = ["SCHEMA_VERSION", "NotASqliteDatabaseError", "SqliteLightningStore"]
+__all__ = ["SCHEMA_VERSION", "CorruptStoreError", "NotASqliteDatabaseError", "SqliteLightningStore"]
 
 #: The schema this module writes, kept in ``PRAGMA user_version``.
 SCHEMA_VERSION = 2
@@ -125,6 +130,39 @@ _TABLES = frozenset({"rollouts", "attempts", "spans", "queue", "resources"})
 
 class NotASqliteDatabaseError(ValueError):
     """The path given to :class:`SqliteLightningStore` holds something other than an agentlightning store."""
+
+
+class CorruptStoreError(sqlite3.DatabaseError):
+    """The store's file is damaged (SQLite reports it malformed); raised by the operation that found out.
+
+    A ``sqlite3.DatabaseError``, so code that catches SQLite errors still catches it.
+    """
+
+
+#: SQLite's primary result codes for a damaged file: SQLITE_CORRUPT and SQLITE_NOTADB.
+_CORRUPTION_CODES = frozenset({11, 26})
+
+
+def _is_corruption(exc: sqlite3.DatabaseError) -> bool:
+    code = getattr(exc, "sqlite_errorcode", None)
+    return code is not None and code & 0xFF in _CORRUPTION_CODES
+
+
+class _Reading:
+    """The store's lock for a read; a SQLite "malformed" error inside becomes :class:`CorruptStoreError`."""
+
+    __slots__ = ("_store",)
+
+    def __init__(self, store: SqliteLightningStore) -> None:
+        self._store = store
+
+    def __enter__(self) -> None:
+        self._store._lock.acquire()
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: object) -> None:
+        self._store._lock.release()
+        if isinstance(exc, sqlite3.DatabaseError) and not isinstance(exc, CorruptStoreError) and _is_corruption(exc):
+            raise self._store._corrupt_error(exc) from exc
 
 
 def _check_path(path: Path) -> None:
@@ -205,6 +243,7 @@ class SqliteLightningStore(StoreCore):
         super().__init__()
         self.path = str(path)
         self._lock = threading.RLock()
+        self._reading = _Reading(self)
         self._closed = False
         if self.path != ":memory:":
             file = Path(self.path)
@@ -236,7 +275,7 @@ class SqliteLightningStore(StoreCore):
                 f"{self.path!r} is a SQLite database but not an agentlightning store (it has the tables "
                 f"{', '.join(map(repr, foreign[:5]))}); it was left untouched. Pass another path."
             )
-        conn.execute("PRAGMA journal_mode = WAL")
+        self._switch_to_wal(busy_timeout)
         conn.execute("PRAGMA synchronous = NORMAL")
         conn.execute("BEGIN IMMEDIATE")
         try:
@@ -261,6 +300,25 @@ class SqliteLightningStore(StoreCore):
                 conn.execute("ROLLBACK")
             raise
 
+    def _switch_to_wal(self, busy_timeout: float) -> None:
+        """``PRAGMA journal_mode = WAL``, waiting (up to ``busy_timeout``) for another process doing the same.
+
+        SQLite answers "database is locked" at once, without calling the busy handler, when two connections
+        switch a new file to WAL at the same instant; the loser retries until the winner is done, then finds
+        the file in WAL mode already (and, under ``BEGIN IMMEDIATE`` below, the schema the winner made).
+        """
+        deadline = time.monotonic() + busy_timeout
+        pause = 0.001
+        while True:
+            try:
+                self._conn.execute("PRAGMA journal_mode = WAL")
+                return
+            except sqlite3.OperationalError as exc:
+                if ("locked" not in str(exc) and "busy" not in str(exc)) or time.monotonic() + pause > deadline:
+                    raise
+            time.sleep(pause)
+            pause = min(pause * 2, 0.05)
+
     def __repr__(self) -> str:
         return f"SqliteLightningStore({self.path!r})"
 
@@ -278,10 +336,10 @@ class SqliteLightningStore(StoreCore):
 
     # ---- transactions ----------------------------------------------------------------------------
 
-    def _read(self) -> threading.RLock:
+    def _read(self) -> _Reading:
         if self._closed:
             raise self._closed_error()
-        return self._lock  # each statement reads a consistent snapshot; none needs more
+        return self._reading  # each statement reads a consistent snapshot; none needs more
 
     @contextmanager
     def _write(self) -> Iterator[None]:
@@ -289,14 +347,26 @@ class SqliteLightningStore(StoreCore):
             if self._closed:
                 raise self._closed_error()
             conn = self._conn
-            conn.execute("BEGIN IMMEDIATE")
             try:
-                yield
-                conn.execute("COMMIT")
-            except BaseException:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    yield
+                    conn.execute("COMMIT")
+                except BaseException:
+                    if conn.in_transaction:
+                        conn.execute("ROLLBACK")
+                    raise
+            except sqlite3.DatabaseError as exc:
+                if _is_corruption(exc):
+                    raise self._corrupt_error(exc) from exc
                 raise
+
+    def _corrupt_error(self, exc: sqlite3.DatabaseError) -> CorruptStoreError:
+        return CorruptStoreError(
+            f"The SQLite store {self.path!r} is damaged and cannot be read (SQLite says: {exc}). Stop the "
+            "processes using it, move the file aside (with its -wal and -shm files; `sqlite3 FILE .recover` "
+            "may save what is left), and start again with a new store path."
+        )
 
     def _data_version(self) -> int:
         with self._lock:

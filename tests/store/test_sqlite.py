@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from agentlightning.store import SqliteLightningStore
-from agentlightning.store.sqlite import SCHEMA_VERSION, NotASqliteDatabaseError
+from agentlightning.store.sqlite import SCHEMA_VERSION, CorruptStoreError, NotASqliteDatabaseError
 from agentlightning.types import LLM, RolloutConfig
 
 from ._helpers import make_span, running_rollout
@@ -149,6 +149,21 @@ async def test_an_empty_file_is_initialized(tmp_path: Path) -> None:
     assert _integrity(path) == "ok"
 
 
+async def test_a_damaged_store_raises_a_clear_error_at_the_first_read_and_write(tmp_path: Path) -> None:
+    db = tmp_path / "store.db"
+    with SqliteLightningStore(db) as store:
+        for i in range(300):
+            await store.enqueue_rollout({"text": "x" * 200, "i": i})
+    with db.open("r+b") as file:  # keep page 1 (the schema), wipe the pages holding the rows
+        file.seek(4096)
+        file.write(b"\xff" * (db.stat().st_size - 4096))
+    with SqliteLightningStore(db) as store:
+        with pytest.raises(CorruptStoreError, match=r"store\.db' is damaged.*malformed.*new store path"):
+            await store.query_rollouts()
+        with pytest.raises(sqlite3.DatabaseError, match=r"is damaged"):  # still a sqlite3.DatabaseError
+            await store.enqueue_rollout("more")
+
+
 def test_a_newer_schema_is_refused(tmp_path: Path) -> None:
     db = tmp_path / "store.db"
     SqliteLightningStore(db).close()
@@ -178,6 +193,51 @@ async def test_a_schema_1_store_is_upgraded_in_place_and_keeps_its_rollouts(tmp_
     conn = sqlite3.connect(db)
     assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 2
     conn.close()
+
+
+# A child process for the concurrent first-open test: for each trial, meet the other child at a barrier
+# (files), then open a brand-new store on the trial's path and enqueue one rollout. argv: root tag trials.
+_OPENER = textwrap.dedent(
+    """
+    import asyncio, pathlib, sys, time
+    from agentlightning.store import SqliteLightningStore
+
+    root, tag, trials = pathlib.Path(sys.argv[1]), sys.argv[2], int(sys.argv[3])
+    for trial in range(trials):
+        folder = root / str(trial)
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / f"{tag}.ready").touch()
+        deadline = time.monotonic() + 20
+        while len(list(folder.glob("*.ready"))) < 2 and time.monotonic() < deadline:
+            pass
+        try:
+            with SqliteLightningStore(folder / "store.db") as store:
+                asyncio.run(store.enqueue_rollout(tag))
+        except Exception as exc:
+            print(f"trial {trial}: {type(exc).__name__}: {exc}", flush=True)
+    """
+)
+
+
+@pytest.mark.slow
+async def test_two_processes_creating_a_new_store_at_the_same_instant_both_succeed(tmp_path: Path) -> None:
+    trials = 150
+    children = [
+        subprocess.Popen(
+            [sys.executable, "-c", _OPENER, str(tmp_path), tag, str(trials)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for tag in ("a", "b")
+    ]
+    outputs = [child.communicate(timeout=120) for child in children]
+    assert [child.returncode for child in children] == [0, 0], outputs
+    assert [out for out, _ in outputs] == ["", ""]  # no trial failed in either process
+    for trial in range(trials):
+        with SqliteLightningStore(tmp_path / str(trial) / "store.db") as store:
+            assert sorted(r.input for r in await store.query_rollouts()) == ["a", "b"]
+        assert _integrity(tmp_path / str(trial) / "store.db") == "ok"
 
 
 async def test_in_memory_database(tmp_path: Path) -> None:
