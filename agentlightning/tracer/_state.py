@@ -11,15 +11,16 @@ processor calls :meth:`TraceState.add`, the writer calls :meth:`TraceState.store
 :meth:`TraceState.first_error`. Nobody else mutates a state.
 
 Memory: a context bound to a store keeps no span objects. The writer converts each span, stores it and
-drops it; the state counts what was stored, and :meth:`get_last_trace` reads the spans back from the store
-when asked (a long trace context costs a few bytes per span, not kilobytes). A store-less context has
-nowhere else to keep its spans, so it holds them until it is read.
+drops it; the state counts what was stored and keeps each span's 8-byte id, and :meth:`get_last_trace`
+reads the spans back from the store when asked (a long trace context costs bytes per span, not kilobytes).
+A store-less context has nowhere else to keep its spans, so it holds them until it is read.
 """
 
 from __future__ import annotations
 
 import itertools
 import threading
+from array import array
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
@@ -64,7 +65,9 @@ class TraceState:
         self.attempt_id = attempt_id
         self.writer = writer
         self.lock = threading.Lock()  # guards every field below
-        self._seen: set[int] = set()  # span ids recorded here (so a span the agent also returns is stored once)
+        # ids of the spans recorded here, so that a span the agent also returns is stored once: 8 bytes a span
+        # (a set would cost ~100); only the runner asks, once per span an agent returns
+        self._seen = array("Q")
         self._local: list[ReadableSpan] = []  # spans of a store-less context
         self._stored = 0  # spans the writer put in the store
         self._lost = 0  # spans the writer could not store
@@ -77,7 +80,7 @@ class TraceState:
         span_id = span.context.span_id  # type: ignore[union-attr]  # the processor checked it
         writer = self.writer
         with self.lock:
-            self._seen.add(span_id)
+            self._seen.append(span_id)
             if writer is None:
                 self._local.append(span)
         if writer is not None:

@@ -164,6 +164,7 @@ class SpanWriter:
                     while queue and len(batch) < self.max_batch:
                         batch.append(queue.popleft())
                     self._process(loop, batch)
+                    batch.clear()  # release the spans now, not when the next batch arrives
                     with self._space:
                         self._space.notify_all()
                 if self._closed:
