@@ -16,7 +16,10 @@ AGL_OBJECT: Final = "agentlightning.object"
 AGL_EXCEPTION: Final = "agentlightning.exception"
 AGL_OPERATION: Final = "agentlightning.operation"
 AGL_ROLLOUT: Final = "agentlightning.rollout"
-"""The root span a runner opens around one rollout attempt."""
+"""The root span of every trace context (one rollout attempt): each span of the context nests under it, so a
+rollout attempt is one trace. Carries ``agentlightning.rollout_id``, ``agentlightning.attempt_id`` and, when the
+context has a name, ``agentlightning.trace.name``; an exception that ends the context (or the runner's agent
+call) marks it ERROR with ``error.type``."""
 
 # Older agent-lightning emitted rewards as a span named "reward" (AgentOps' operation name) or
 # "agentlightning.reward"; the reward helpers still read them.

@@ -3,7 +3,7 @@
 For every rollout it takes, a runner:
 
 1. loads the rollout's resources (its ``resources_id``, else the latest) from the store;
-2. opens a trace context for the attempt and, inside it, a root span ``agentlightning.rollout``;
+2. opens a trace context for the attempt (its root span is ``agentlightning.rollout``);
 3. calls ``training_rollout[_async]`` when the rollout's mode is ``train``, else
    ``validation_rollout[_async]``. A sync agent runs in a worker thread, never on the event loop; a
    ``config.timeout_seconds`` is enforced (the attempt ends ``timeout``);
@@ -20,6 +20,7 @@ Several runners share one store and one tracer safely: each rollout's spans go t
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import functools
 import logging
@@ -27,6 +28,8 @@ import numbers
 from collections.abc import Awaitable, Mapping, Sequence
 from concurrent.futures import Executor
 from typing import TYPE_CHECKING, Any
+
+from opentelemetry import trace as otel_trace
 
 from agentlightning import semconv
 from agentlightning._utils import DeadlineExceeded, run_in_daemon_thread, wait_for
@@ -167,9 +170,9 @@ class LitAgentRunner:
     async def _run_agent(self, rollout: AttemptedRollout, resources: NamedResources) -> AttemptStatus:
         """Call the agent under the root span; returns the attempt's status."""
         agent = self.agent
-        attrs = {semconv.AGL_ROLLOUT_ID: rollout.rollout_id, semconv.AGL_ATTEMPT_ID: rollout.attempt.attempt_id}
         timeout = rollout.config.timeout_seconds
-        with self.tracer.operation_context(semconv.AGL_ROLLOUT, attrs) as root:
+        # The trace context's root span (agentlightning.rollout) records the outcome.
+        with contextlib.nullcontext(otel_trace.get_current_span()) as root:
             try:
                 train = rollout.mode == "train"
                 task = self._tasks.get(rollout.rollout_id, rollout.input) if self._tasks else rollout.input
@@ -236,7 +239,7 @@ class LitAgentRunner:
                 )
             elif hasattr(item, "context") and hasattr(item, "end_time") and hasattr(item, "attributes"):
                 # An OpenTelemetry ReadableSpan. One made inside this trace context was recorded already.
-                if state is None or item.context is None or item.context.span_id not in state.seen:
+                if state is None or item.context is None or not state.recorded(item.context.span_id):
                     await store.add_otel_span(rid, aid, item)
             else:
                 raise TypeError(

@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["RolloutSpanProcessor", "install_processor"]
+__all__ = ["RolloutSpanProcessor", "install_processor", "open_store_spans"]
 
 
 class RolloutSpanProcessor(SpanProcessor):
@@ -61,8 +61,14 @@ class RolloutSpanProcessor(SpanProcessor):
         """Spans started in a trace context that have not ended yet."""
         return len(self._open)
 
+    def open_states(self) -> list[TraceState]:
+        """The trace context of every span that started in one and has not ended yet (one entry per span)."""
+        return list(self._open.values())
+
     def shutdown(self) -> None:
-        self._open.clear()
+        # Nothing to release: the map empties as spans end. It is kept, so that spans still open when the
+        # provider shuts down at exit (before our own exit hook runs) are counted as lost there.
+        pass
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
         return True
@@ -81,3 +87,10 @@ def install_processor(provider: TracerProvider) -> RolloutSpanProcessor:
             provider.add_span_processor(processor)
             _INSTALLED[provider] = processor
         return processor
+
+
+def open_store_spans() -> list[TraceState]:
+    """The trace context (bound to a store) of every span that started in one and has not ended, one per span."""
+    with _INSTALL_LOCK:
+        processors = list(_INSTALLED.values())
+    return [state for processor in processors for state in processor.open_states() if state.writer is not None]

@@ -2,12 +2,25 @@
 
 Kept free of OpenTelemetry SDK imports so that emitters and the registry can ask "is a trace context
 active?" cheaply.
+
+Ownership: a :class:`TraceState` is shared by every thread that ends a span of its context (the agent's
+threads, the span writer's thread, the thread that leaves the context). All of its mutable fields are
+guarded by ``state.lock``, and only this class's methods touch them, each holding the lock: the span
+processor calls :meth:`TraceState.add`, the writer calls :meth:`TraceState.stored` /
+:meth:`TraceState.failed`, the tracer reads :meth:`TraceState.finished_spans` and
+:meth:`TraceState.first_error`. Nobody else mutates a state.
+
+Memory: a context bound to a store keeps no span objects. The writer converts each span, stores it and
+drops it; the state counts what was stored and keeps each span's 8-byte id, and :meth:`get_last_trace`
+reads the spans back from the store when asked (a long trace context costs bytes per span, not kilobytes).
+A store-less context has nowhere else to keep its spans, so it holds them until it is read.
 """
 
 from __future__ import annotations
 
 import itertools
 import threading
+from array import array
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
@@ -30,15 +43,15 @@ class TraceState:
     """
 
     __slots__ = (
+        "_errors",
+        "_local",
+        "_lost",
+        "_seen",
+        "_stored",
         "attempt_id",
-        "dirty",
-        "errors",
-        "local",
         "lock",
         "name",
         "rollout_id",
-        "seen",
-        "spans",
         "tracer",
         "writer",
     )
@@ -51,42 +64,67 @@ class TraceState:
         self.rollout_id = rollout_id
         self.attempt_id = attempt_id
         self.writer = writer
-        self.dirty = False  # a span was handed to the writer since the last flush
-        self.spans: list[Span] = []  # stored spans, filled by the writer thread
-        self.local: list[ReadableSpan] = []  # spans of a store-less context
-        self.errors: list[BaseException] = []  # store failures seen by the writer for this context
-        self.seen: set[int] = set()  # span ids recorded here (so a span the agent also returns is stored once)
-        self.lock = threading.Lock()
+        self.lock = threading.Lock()  # guards every field below
+        # ids of the spans recorded here, so that a span the agent also returns is stored once: 8 bytes a span
+        # (a set would cost ~100); only the runner asks, once per span an agent returns
+        self._seen = array("Q")
+        self._local: list[ReadableSpan] = []  # spans of a store-less context
+        self._stored = 0  # spans the writer put in the store
+        self._lost = 0  # spans the writer could not store
+        self._errors: list[BaseException] = []  # store failures seen by the writer for this context
+
+    # ---- called by the span processor, on the thread that ended the span --------------------------
 
     def add(self, span: ReadableSpan) -> None:
-        """Called by the span processor, on the thread that ended the span."""
-        self.seen.add(span.context.span_id)  # type: ignore[union-attr]  # the processor checked it
+        """Record a finished span of this context and hand it to the writer (if any)."""
+        span_id = span.context.span_id  # type: ignore[union-attr]  # the processor checked it
         writer = self.writer
-        if writer is None:
-            self.local.append(span)
-        else:
-            self.dirty = True
-            writer.submit(self, span)
+        with self.lock:
+            self._seen.append(span_id)
+            if writer is None:
+                self._local.append(span)
+        if writer is not None:
+            writer.submit(self, span)  # outside the lock: it may wait for room in the queue
+
+    # ---- called by the writer thread --------------------------------------------------------------
+
+    def stored(self, count: int) -> None:
+        with self.lock:
+            self._stored += count
+
+    def failed(self, count: int, error: BaseException) -> None:
+        with self.lock:
+            self._lost += count
+            self._errors.append(error)
+
+    # ---- read by the tracer and the runner ----------------------------------------------------------
+
+    def recorded(self, span_id: int) -> bool:
+        """Whether the span with this (integer) id was recorded by this context."""
+        with self.lock:
+            return span_id in self._seen
+
+    def first_error(self) -> tuple[int, BaseException] | None:
+        """``(spans lost, first error)`` when the writer could not store some spans, else ``None``."""
+        with self.lock:
+            return (self._lost, self._errors[0]) if self._errors else None
+
+    @property
+    def stored_count(self) -> int:
+        with self.lock:
+            return self._stored
 
     def finished_spans(self) -> list[Span]:
-        """The context's spans in ``sequence_id`` order (store-less contexts are numbered here)."""
-        if self.writer is not None:
-            with self.lock:
-                return sorted(self.spans, key=_sequence_key)
+        """The spans of a store-less context, numbered in start order (a store-bound one reads its store)."""
         from agentlightning.types import Span
 
+        with self.lock:
+            local = sorted(self._local, key=_start_key)
         counter = itertools.count(1)
-        return [
-            Span.from_opentelemetry(s, self.rollout_id, self.attempt_id, next(counter))
-            for s in sorted(self.local, key=_start_key)
-        ]
+        return [Span.from_opentelemetry(s, self.rollout_id, self.attempt_id, next(counter)) for s in local]
 
     def __repr__(self) -> str:
         return f"TraceState(name={self.name!r}, rollout_id={self.rollout_id!r}, attempt_id={self.attempt_id!r})"
-
-
-def _sequence_key(span: Span) -> int:
-    return span.sequence_id
 
 
 def _start_key(span: Any) -> int:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import atexit
 import collections
+import contextvars
 import logging
 import threading
 import time
@@ -38,7 +39,14 @@ _WRITERS: weakref.WeakSet[SpanWriter] = weakref.WeakSet()
 
 
 class SpanWriter:
-    """Writes spans of many trace contexts into one store from one background thread."""
+    """Writes spans of many trace contexts into one store from one background thread.
+
+    Closing stops the thread once the queue is empty, but a closed writer still takes spans: work left
+    running after its rollout ended (a timed-out agent's thread, say) may finish spans later. Such a span
+    starts a short-lived thread that stores what is queued and stops again, so it is stored, or its loss is
+    logged with a count, never dropped in silence. A flush of a closed writer with nothing queued is simply
+    done.
+    """
 
     def __init__(
         self, store: LightningStore, *, max_queue: int = 16384, max_batch: int = 2048, linger: float = 0.05
@@ -51,10 +59,17 @@ class SpanWriter:
         self._wake = threading.Event()  # something is queued
         self._urgent = threading.Event()  # someone waits (flush, full batch, full queue, close): stop lingering
         self._space = threading.Condition()
+        self._lifecycle = threading.Lock()  # guards _closed, _running and _thread
         self._closed = False
-        self._thread = threading.Thread(target=self._run, name="agentlightning-span-writer", daemon=True)
-        self._thread.start()
+        self._running = False
+        self._thread: threading.Thread | None = None
+        with self._lifecycle:
+            self._start_locked()
         _WRITERS.add(self)
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
 
     # ---- producer side (any thread) -------------------------------------------------------------
 
@@ -64,38 +79,70 @@ class SpanWriter:
         if len(queue) >= self.max_queue and threading.current_thread() is not self._thread:
             self._wait_for_room()
         queue.append((state, span))
+        if self._closed:  # read after the append: either the exiting thread sees the span, or we restart it
+            self._ensure_running()
         if not self._wake.is_set():
             self._wake.set()
         if len(queue) >= self.max_batch and not self._urgent.is_set():
             self._urgent.set()
 
     def flush(self) -> Future[None]:
-        """A future that completes when every span queued before this call is in the store."""
+        """A future that completes when every span queued before this call is in the store (or reported lost)."""
         marker: Future[None] = Future()
-        if not self._thread.is_alive():
-            marker.set_exception(RuntimeError("agentlightning's span writer is closed; spans cannot be stored"))
+        if self._closed and not self._queue:
+            marker.set_result(None)  # nothing to store: a closed writer has nothing more to do
             return marker
         self._queue.append(marker)
+        if self._closed:
+            self._ensure_running()
         self._urgent.set()
         self._wake.set()
         return marker
 
     def close(self, timeout: float | None = 30.0) -> None:
-        """Flush what is queued (waiting at most ``timeout`` seconds) and stop the thread."""
-        if self._closed:
-            return
+        """Store what is queued (waiting at most ``timeout`` seconds) and let the thread stop.
+
+        Spans still queued when the wait ends are reported with their count. Closing a closed writer waits
+        for the spans that arrived since (and is done at once when there are none).
+        """
+        flushed = self.flush()
         try:
-            self.flush().result(timeout)
+            flushed.result(timeout)
         except Exception as exc:  # a writer that cannot finish must not stop the program from exiting
-            logger.warning("agentlightning could not store %d queued spans at close: %s", len(self._queue), exc)
-        self._closed = True
+            lost = self.pending()
+            if lost:
+                logger.warning(
+                    "agentlightning could not store %d spans queued for %r before closing: %s", lost, self.store, exc
+                )
+        with self._lifecycle:
+            if self._closed:
+                return
+            self._closed = True
+            thread = self._thread
         self._urgent.set()
         self._wake.set()
-        self._thread.join(timeout=5)
+        if thread is not None and flushed.done():
+            thread.join(timeout=5)
+
+    def pending(self) -> int:
+        """Spans queued and not yet handed to the store."""
+        return sum(1 for entry in list(self._queue) if not isinstance(entry, Future))
+
+    def _ensure_running(self) -> None:
+        with self._lifecycle:
+            if not self._running:
+                self._start_locked()
+
+    def _start_locked(self) -> None:
+        thread = threading.Thread(target=self._run, name="agentlightning-span-writer", daemon=True)
+        self._thread = thread
+        self._running = True
+        # Start the thread in an empty context, so that it carries no trace context (see ``_threads``).
+        contextvars.Context().run(thread.start)
 
     def _wait_for_room(self) -> None:
         with self._space:
-            while len(self._queue) >= self.max_queue and self._thread.is_alive():
+            while len(self._queue) >= self.max_queue and self._running:
                 self._urgent.set()
                 self._wake.set()
                 self._space.wait(0.05)
@@ -117,10 +164,14 @@ class SpanWriter:
                     while queue and len(batch) < self.max_batch:
                         batch.append(queue.popleft())
                     self._process(loop, batch)
+                    batch.clear()  # release the spans now, not when the next batch arrives
                     with self._space:
                         self._space.notify_all()
                 if self._closed:
-                    return
+                    with self._lifecycle:  # a producer that appends after this check restarts the thread
+                        if not queue:
+                            self._running = False
+                            return
         finally:
             loop.close()
 
@@ -136,9 +187,9 @@ class SpanWriter:
             try:
                 self._write(loop, items)
             except BaseException as exc:  # never let the thread die: later flushes would hang
-                logger.exception("agentlightning's span writer failed unexpectedly")
-                for state, _ in items:
-                    state.errors.append(exc)
+                logger.exception("agentlightning's span writer failed unexpectedly; %d spans were lost", len(items))
+                for state, count in _count_by_state(items):
+                    state.failed(count, exc)
         for marker in markers:
             if not marker.done():
                 marker.set_result(None)
@@ -160,8 +211,8 @@ class SpanWriter:
         if stored is None:
             self._write_by_context(loop, items)
             return
-        for (state, _), span in zip(items, stored, strict=True):
-            state.spans.append(span)
+        for state, count in _count_by_state(items):
+            state.stored(count)
 
     def _write_by_context(self, loop: asyncio.AbstractEventLoop, items: list[tuple[TraceState, ReadableSpan]]) -> None:
         """A batch failed: write each context's spans on their own, so one bad rollout cannot sink the rest."""
@@ -170,7 +221,7 @@ class SpanWriter:
             groups.setdefault(id(state), (state, []))[1].append(span)
         for state, spans in groups.values():
             try:
-                stored = loop.run_until_complete(
+                loop.run_until_complete(
                     self.store.add_otel_spans([(state.rollout_id, state.attempt_id, s) for s in spans])
                 )
             except Exception as exc:
@@ -181,24 +232,54 @@ class SpanWriter:
                     state.attempt_id,
                     exc,
                 )
-                state.errors.append(exc)
+                state.failed(len(spans), exc)
                 continue
-            state.spans.extend(stored)
+            state.stored(len(spans))
+
+
+def _count_by_state(items: list[tuple[TraceState, ReadableSpan]]) -> list[tuple[TraceState, int]]:
+    counts: dict[int, list[Any]] = {}
+    for state, _ in items:
+        entry = counts.get(id(state))
+        if entry is None:
+            counts[id(state)] = [state, 1]
+        else:
+            entry[1] += 1
+    return [(state, count) for state, count in counts.values()]
 
 
 def flush_all_writers(timeout: float = 30.0) -> None:
-    """Store every span queued so far by every writer."""
+    """Store every span queued so far by every writer; report the count of any that could not be stored."""
     for writer in list(_WRITERS):
         try:
             writer.flush().result(timeout)
         except Exception as exc:  # exiting must go on
-            logger.warning("agentlightning could not store the queued spans at exit: %s", exc)
+            lost = writer.pending()
+            if lost:
+                logger.warning(
+                    "agentlightning could not store %d spans queued for %r at exit: %s", lost, writer.store, exc
+                )
 
 
 def close_all_writers(timeout: float = 30.0) -> None:
-    """Store what is queued and stop every writer (the last thing at process exit)."""
+    """Store what is queued and stop every writer (the last thing at process exit).
+
+    Then say how many spans of store-bound trace contexts are still open: work still running at exit (a
+    timed-out agent's thread, say) never finished them, so they cannot be stored.
+    """
     for writer in list(_WRITERS):
         writer.close(timeout)
+    from ._processor import open_store_spans
+
+    still_open = open_store_spans()
+    if still_open:
+        rollouts = sorted({state.rollout_id for state in still_open})
+        logger.warning(
+            "agentlightning: %d spans of rollout(s) %s were still open at exit (work left running, such as a "
+            "timed-out agent's thread, never ended them); they are not stored",
+            len(still_open),
+            ", ".join(rollouts[:5]) + (", ..." if len(rollouts) > 5 else ""),
+        )
 
 
 # Process exit, twice. First among threading's exit hooks, which run before any atexit handler: the spans

@@ -24,11 +24,17 @@ from agentlightning.types import ParallelWorkerBase
 from ._state import current_trace_state
 
 # (tracer, spans) of the last trace context that closed in this thread or task
-_LAST_TRACE: ContextVar[tuple[Tracer, list[Span]] | None] = ContextVar("agentlightning_last_trace", default=None)
+_LAST_TRACE: ContextVar[tuple[Tracer, LastTrace] | None] = ContextVar("agentlightning_last_trace", default=None)
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import TypeAlias
+
     from agentlightning.store.base import LightningStore
     from agentlightning.types import Span
+
+    # The spans of a closed trace context: a list, or a function that reads them (from the store) when asked.
+    LastTrace: TypeAlias = list[Span] | Callable[[], list[Span]]
 
 __all__ = ["Tracer", "get_active_tracer"]
 
@@ -39,7 +45,7 @@ class Tracer(ParallelWorkerBase):
 
     def __init__(self) -> None:
         self._store: LightningStore | None = None
-        self._last_trace: list[Span] = []
+        self._last_trace: LastTrace = []
 
     @property
     def store(self) -> LightningStore | None:
@@ -77,14 +83,15 @@ class Tracer(ParallelWorkerBase):
         """The spans of the last trace context that closed, in ``sequence_id`` order.
 
         "Last" is per thread or asyncio task when this tracer's context closed there (so concurrent runners
-        each see their own), else the last one to close anywhere.
+        each see their own), else the last one to close anywhere. A context bound to a store keeps no span
+        objects in memory; its spans are read back from the store here (so spans that ended after the
+        context closed are included).
         """
         mine = _LAST_TRACE.get()
-        if mine is not None and mine[0] is self:
-            return list(mine[1])
-        return list(self._last_trace)
+        last = mine[1] if mine is not None and mine[0] is self else self._last_trace
+        return list(last) if isinstance(last, list) else last()
 
-    def _set_last_trace(self, spans: list[Span]) -> None:
+    def _set_last_trace(self, spans: LastTrace) -> None:
         self._last_trace = spans
         _LAST_TRACE.set((self, spans))
 

@@ -7,6 +7,12 @@ instrumentations and user code that call ``opentelemetry.trace.get_tracer(...)``
 Every span started inside :meth:`OtelTracer.trace_context` goes to the store of the context through a
 background writer (see ``_writer``): batched, bounded, flushed when the context exits and at process exit.
 Without a store, or without a rollout id, the spans are kept in memory for :meth:`get_last_trace` only.
+
+Each trace context opens one root span, ``agentlightning.rollout``, under which all its spans nest (one
+trace per rollout attempt; under a span of the program's own when one is current). Work the agent hands
+to a ``ThreadPoolExecutor`` (``loop.run_in_executor`` too) or a ``threading.Thread`` carries the trace
+context along (see ``agentlightning.tracer._threads``; installed when the first ``OtelTracer`` is used,
+removed with :func:`agentlightning.tracer.uninstall_context_propagation`).
 """
 
 from __future__ import annotations
@@ -20,16 +26,19 @@ from contextlib import contextmanager
 from contextvars import Token
 from typing import TYPE_CHECKING, Any
 
+from opentelemetry import context as otel_context
 from opentelemetry import trace as trace_api
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.sampling import ALWAYS_ON
 from opentelemetry.trace import Status, StatusCode
 
+from agentlightning import semconv
 from agentlightning._utils import run_sync
 from agentlightning.types import new_attempt_id, new_rollout_id
 
 from ._processor import RolloutSpanProcessor, install_processor
 from ._state import _CURRENT, TraceState
+from ._threads import install_context_propagation
 from ._writer import SpanWriter
 from .base import Tracer
 
@@ -37,6 +46,7 @@ if TYPE_CHECKING:
     from opentelemetry.trace import Span as OtelSpan
 
     from agentlightning.store.base import LightningStore
+    from agentlightning.types import Span
 
 logger = logging.getLogger(__name__)
 
@@ -110,6 +120,7 @@ class OtelTracer(Tracer):
                 self._processor = install_processor(provider)
                 self._provider = provider
                 self._otel_tracer = provider.get_tracer(INSTRUMENTATION_NAME)
+                install_context_propagation()  # work the agent hands to threads stays in its rollout
             return self._otel_tracer
 
     @property
@@ -167,13 +178,19 @@ class OtelTracer(Tracer):
         return _TraceContext(self, state, check=writer is not None)
 
     def _finish(self, state: TraceState) -> None:
-        self._set_last_trace(state.finished_spans())
-        if state.errors:
+        writer = state.writer
+        if writer is None:
+            self._set_last_trace(state.finished_spans())
+        else:  # read back from the store when asked: the context kept no span objects
+            self._set_last_trace(_StoredTrace(writer.store, state.rollout_id, state.attempt_id))
+        failure = state.first_error()
+        if failure is not None:
             logger.error(
-                "agentlightning could not store some spans of rollout %r attempt %r: %s",
+                "agentlightning could not store %d spans of rollout %r attempt %r: %s",
+                failure[0],
                 state.rollout_id,
                 state.attempt_id,
-                state.errors[0],
+                failure[1],
             )
 
     # ---- spans ----------------------------------------------------------------------------------
@@ -209,6 +226,20 @@ def _otel_status(status: Any) -> Status:
     return Status(StatusCode[code] if code in StatusCode.__members__ else StatusCode.UNSET, status.description)
 
 
+class _StoredTrace:
+    """The spans of a finished store-bound trace context, read from its store when asked."""
+
+    __slots__ = ("attempt_id", "rollout_id", "store")
+
+    def __init__(self, store: LightningStore, rollout_id: str, attempt_id: str) -> None:
+        self.store = store
+        self.rollout_id = rollout_id
+        self.attempt_id = attempt_id
+
+    def __call__(self) -> list[Span]:
+        return run_sync(self.store.query_spans(self.rollout_id, self.attempt_id))
+
+
 async def _check_ids(store: LightningStore, rollout_id: str, attempt_id: str) -> None:
     attempts = await store.query_attempts(rollout_id)  # one read; empty for an unknown rollout
     if not attempts:
@@ -223,17 +254,24 @@ async def _check_ids(store: LightningStore, rollout_id: str, attempt_id: str) ->
 class _TraceContext:
     """What :meth:`OtelTracer.trace_context` returns: usable with ``with`` and ``async with``.
 
-    Entering yields the OpenTelemetry tracer of the agentlightning tracer. Leaving waits until the
-    context's spans are in the store (``async with`` awaits without blocking the event loop).
+    Entering opens the context's root span (:data:`~agentlightning.semconv.AGL_ROLLOUT`, with the rollout
+    and attempt ids), makes it current, and yields the OpenTelemetry tracer of the agentlightning tracer:
+    every span of the context nests under the root, so one rollout attempt is one trace. Opened under a
+    span of the program's own, the root nests under that span. An exception leaving the block marks the
+    root ERROR. Leaving ends the root and waits until the context's spans are in the store (``async with``
+    awaits without blocking the event loop).
     """
 
-    __slots__ = ("_check", "_state", "_token", "_tracer")
+    __slots__ = ("_check", "_otel_token", "_parent", "_root", "_state", "_token", "_tracer")
 
     def __init__(self, tracer: OtelTracer, state: TraceState, check: bool) -> None:
         self._tracer = tracer
         self._state = state
         self._check = check
         self._token: Token[TraceState | None] | None = None
+        self._root: OtelSpan | None = None
+        self._otel_token: object = None
+        self._parent: otel_context.Context | None = None
 
     @property
     def rollout_id(self) -> str:
@@ -243,20 +281,48 @@ class _TraceContext:
     def attempt_id(self) -> str:
         return self._state.attempt_id
 
+    @property
+    def root_span(self) -> OtelSpan | None:
+        """The context's root span while the context is open."""
+        return self._root
+
     def _enter(self) -> trace_api.Tracer:
-        self._token = _CURRENT.set(self._state)
+        state = self._state
         tracer = self._tracer._otel_tracer
         assert tracer is not None
+        self._token = _CURRENT.set(state)  # first, so that the processor attributes the root span too
+        attributes: dict[str, Any] = {
+            semconv.AGL_ROLLOUT_ID: state.rollout_id,
+            semconv.AGL_ATTEMPT_ID: state.attempt_id,
+        }
+        if state.name is not None:
+            attributes[semconv.AGL_TRACE_NAME] = state.name
+        self._parent = otel_context.get_current()
+        root = tracer.start_span(semconv.AGL_ROLLOUT, context=self._parent, attributes=attributes)
+        self._root = root
+        self._otel_token = otel_context.attach(trace_api.set_span_in_context(root, self._parent))
         return tracer
 
-    def _leave(self) -> None:
+    def _leave(self, exc: BaseException | None) -> None:
+        root, self._root = self._root, None
+        if root is not None:
+            if exc is not None:
+                root.record_exception(exc)
+                root.set_status(Status(StatusCode.ERROR, f"{type(exc).__name__}: {exc}"))
+                root.set_attribute(semconv.ERROR_TYPE, type(exc).__qualname__)
+            root.end()
         token, self._token = self._token, None
         if token is None:
             return
+        otel_token, self._otel_token = self._otel_token, None
         try:
             _CURRENT.reset(token)
         except ValueError:  # left in another context (e.g. an async generator finalized elsewhere)
             _CURRENT.set(None)
+            otel_context.attach(self._parent or otel_context.Context())  # its token belongs to the other context
+        else:
+            otel_context.detach(otel_token)  # type: ignore[arg-type]  # the same context: the token is valid
+        self._parent = None
 
     def __enter__(self) -> trace_api.Tracer:
         state = self._state
@@ -264,11 +330,10 @@ class _TraceContext:
             run_sync(_check_ids(state.writer.store, state.rollout_id, state.attempt_id))
         return self._enter()
 
-    def __exit__(self, *exc: object) -> None:
-        self._leave()
+    def __exit__(self, exc_type: object, exc: BaseException | None, tb: object) -> None:
+        self._leave(exc)
         state = self._state
-        if state.writer is not None and state.dirty:
-            state.dirty = False
+        if state.writer is not None:
             state.writer.flush().result()
         self._tracer._finish(state)
 
@@ -278,10 +343,9 @@ class _TraceContext:
             await _check_ids(state.writer.store, state.rollout_id, state.attempt_id)
         return self._enter()
 
-    async def __aexit__(self, *exc: object) -> None:
-        self._leave()
+    async def __aexit__(self, exc_type: object, exc: BaseException | None, tb: object) -> None:
+        self._leave(exc)
         state = self._state
-        if state.writer is not None and state.dirty:
-            state.dirty = False
+        if state.writer is not None:
             await asyncio.wrap_future(state.writer.flush())
         self._tracer._finish(state)

@@ -12,9 +12,17 @@ from agentlightning.tracer.otel import OtelTracer
 
 
 def _trace(tracer: OtelTracer, body) -> list[agl.Span]:  # type: ignore[no-untyped-def]
+    """The spans ``body`` made in a trace context (without the context's root span, which they all nest under)."""
     with tracer.trace_context("emitters"):
         body()
-    return tracer.get_last_trace()
+    root, *spans = tracer.get_last_trace()  # a store-less context numbers its spans in start order
+    assert root.name == "agentlightning.rollout"
+    assert {s.trace_id for s in spans} <= {root.trace_id}
+    return spans
+
+
+def _names_of_last_trace(tracer: OtelTracer) -> list[str]:
+    return [s.name for s in tracer.get_last_trace()]
 
 
 def test_emit_reward_float_writes_primary_reward(tracer: OtelTracer) -> None:
@@ -56,7 +64,7 @@ def test_emit_reward_rejects_nan_and_bad_dicts(tracer: OtelTracer) -> None:
             agl.emit_reward({"a": 1.0}, primary_key="b")
         with pytest.raises(TypeError, match="reward 'a' must be a number"):
             agl.emit_reward({"a": "high"}, primary_key="a")
-    assert tracer.get_last_trace() == []  # nothing half-written
+    assert _names_of_last_trace(tracer) == ["agentlightning.rollout"]  # nothing half-written
 
 
 def test_emitters_outside_a_trace_context_raise_runtime_error() -> None:
@@ -75,7 +83,7 @@ def test_propagate_false_returns_span_without_recording(tracer: OtelTracer) -> N
         core = agl.emit_reward(2.0, propagate=False)
     assert isinstance(core, agl.SpanCoreFields)
     assert core.attributes["agentlightning.reward.0.value"] == 2.0
-    assert tracer.get_last_trace() == []
+    assert _names_of_last_trace(tracer) == ["agentlightning.rollout"]
     assert agl.emit_message("m", propagate=False).name == "agentlightning.message"  # works outside a context too
 
 

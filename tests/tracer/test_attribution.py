@@ -26,7 +26,13 @@ async def test_sync_context_stores_nested_spans_and_reward(store: agl.LightningS
             agl.emit_reward(0.5)
     spans = await store.query_spans(rid)
     by_name = {s.name: s for s in spans}
-    assert set(by_name) == {"outer", "inner", "agentlightning.annotation"}
+    assert set(by_name) == {"agentlightning.rollout", "outer", "inner", "agentlightning.annotation"}
+    root = by_name["agentlightning.rollout"]
+    assert root.parent_id is None  # one tree per rollout attempt, under the context's root span
+    assert root.attributes["agentlightning.rollout_id"] == rid and root.attributes["agentlightning.attempt_id"] == aid
+    assert root.attributes["agentlightning.trace.name"] == "t"
+    assert by_name["outer"].parent_id == root.span_id
+    assert {s.trace_id for s in spans} == {root.trace_id}
     assert by_name["inner"].parent_id == format(outer.get_span_context().span_id, "016x")
     assert by_name["agentlightning.annotation"].parent_id == by_name["inner"].span_id
     assert agl.find_final_reward(spans) == 0.5
@@ -42,7 +48,7 @@ async def test_async_context_and_get_last_trace(store: agl.LightningStore, trace
             await asyncio.sleep(0)
         agl.emit_message("hello")
     last = tracer.get_last_trace()
-    assert [s.name for s in last] == ["step", "agentlightning.message"]
+    assert [s.name for s in last] == ["step", "agentlightning.message", "agentlightning.rollout"]  # in end order
     assert [s.sequence_id for s in last] == [s.sequence_id for s in await store.query_spans(rid)]
 
 
@@ -52,8 +58,9 @@ def test_context_without_store_keeps_spans_for_get_last_trace(tracer: OtelTracer
             pass
         agl.emit_reward(1)
     spans = tracer.get_last_trace()
-    assert [s.name for s in spans] == ["a", "agentlightning.annotation"]
-    assert [s.sequence_id for s in spans] == [1, 2]
+    assert [s.name for s in spans] == ["agentlightning.rollout", "a", "agentlightning.annotation"]  # start order
+    assert [s.sequence_id for s in spans] == [1, 2, 3]
+    assert spans[1].parent_id == spans[2].parent_id == spans[0].span_id
     assert spans[0].rollout_id.startswith("ro-") and spans[0].attempt_id.startswith("at-")
 
 
@@ -62,7 +69,7 @@ def test_spans_outside_any_context_are_not_recorded(store: agl.LightningStore, t
         pass
     with tracer.trace_context("x"):
         pass
-    assert tracer.get_last_trace() == []
+    assert [s.name for s in tracer.get_last_trace()] == ["agentlightning.rollout"]  # the context's root only
 
 
 async def test_span_ending_in_another_thread_lands_where_it_started(
@@ -83,8 +90,8 @@ async def test_span_ending_in_another_thread_lands_where_it_started(
     thread.start()
     thread.join()
     tracer.flush()
-    assert {s.name for s in await store.query_spans(rid_a)} == {"started-in-a"}
-    assert {s.name for s in await store.query_spans(rid_b)} == {"made-in-b"}
+    assert {s.name for s in await store.query_spans(rid_a)} == {"agentlightning.rollout", "started-in-a"}
+    assert {s.name for s in await store.query_spans(rid_b)} == {"agentlightning.rollout", "made-in-b"}
 
 
 async def test_child_span_in_plain_thread_inherits_parent_rollout(
@@ -103,7 +110,7 @@ async def test_child_span_in_plain_thread_inherits_parent_rollout(
             thread = threading.Thread(target=work)  # threading.Thread does not copy contextvars
             thread.start()
             thread.join()
-    assert {s.name for s in await store.query_spans(rid)} == {"parent", "child"}
+    assert {s.name for s in await store.query_spans(rid)} == {"agentlightning.rollout", "parent", "child"}
 
 
 async def test_rollout_id_without_attempt_id_is_rejected(tracer: OtelTracer) -> None:
@@ -140,4 +147,4 @@ async def test_full_queue_applies_back_pressure_and_loses_nothing(store: agl.Lig
                 pass
     tracer.teardown()
     spans = await store.query_spans(rid)
-    assert sorted(s.name for s in spans) == sorted(f"s{i}" for i in range(100))
+    assert sorted(s.name for s in spans) == sorted([f"s{i}" for i in range(100)] + ["agentlightning.rollout"])

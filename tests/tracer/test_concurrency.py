@@ -13,7 +13,7 @@ from agentlightning.tracer.otel import OtelTracer
 user_tracer = trace_api.get_tracer("user.code")
 N_TASKS = 200
 N_THREADS = 16
-DEPTH = 3  # nested spans per context, plus one reward
+DEPTH = 3  # nested spans per context, plus one reward and the context's root span
 
 
 def _nested(label: str, depth: int) -> None:
@@ -68,13 +68,15 @@ async def test_concurrent_contexts_keep_their_spans_apart(store: agl.LightningSt
         spans = await store.query_spans(r.rollout_id)
         total += len(spans)
         names = sorted(s.name for s in spans)
-        assert names == sorted([f"{r.rollout_id}/{d}" for d in range(1, DEPTH + 1)] + ["agentlightning.annotation"])
+        expected = [f"{r.rollout_id}/{d}" for d in range(1, DEPTH + 1)]
+        assert names == sorted([*expected, "agentlightning.annotation", "agentlightning.rollout"])
         assert all(s.attributes.get("owner", r.rollout_id) == r.rollout_id for s in spans)
         assert all(s.attempt_id == r.attempt.attempt_id for s in spans)
         assert agl.find_final_reward(spans) == expected_reward[r.rollout_id]
         seq = [s.sequence_id for s in spans]
         assert seq == sorted(set(seq))
-        # the only roots are the outermost span and the reward: every other parent is in the same rollout
+        # one tree per rollout: the context's root span is the only one without a parent in the rollout
         ids = {s.span_id for s in spans}
-        assert {s.name for s in spans if s.parent_id not in ids} == {f"{r.rollout_id}/3", "agentlightning.annotation"}
-    assert total == (N_TASKS + N_THREADS) * (DEPTH + 1)
+        assert [s.name for s in spans if s.parent_id not in ids] == ["agentlightning.rollout"]
+        assert len({s.trace_id for s in spans}) == 1
+    assert total == (N_TASKS + N_THREADS) * (DEPTH + 2)

@@ -40,7 +40,8 @@ def test_tracer_joins_the_users_global_sdk_provider() -> None:
     assert out.returncode == 0, out.stderr
     same, spans = out.stdout.splitlines()
     assert same == "True True"  # still the user's provider, and the tracer records through it
-    assert spans == "['work'] ['work']"  # the store got the span, and so did the user's exporter
+    # the store got the spans (the context's root, ending last), and so did the user's exporter
+    assert spans == "['work', 'agentlightning.rollout'] ['work', 'agentlightning.rollout']"
 
 
 SAMPLED = textwrap.dedent(
