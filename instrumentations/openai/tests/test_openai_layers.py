@@ -122,7 +122,7 @@ def v2() -> Iterator[Any]:
         yield V2()
     finally:
         for cls, original in saved:
-            setattr(cls, "create", original)
+            cls.create = original
 
 
 @pytest.mark.parametrize("first", ["ours", "openai-v2"])
