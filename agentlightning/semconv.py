@@ -94,6 +94,7 @@ OP_EMBEDDINGS: Final = "embeddings"
 OP_INVOKE_AGENT: Final = "invoke_agent"
 OP_INVOKE_WORKFLOW: Final = "invoke_workflow"
 OP_EXECUTE_TOOL: Final = "execute_tool"
+OP_RETRIEVAL: Final = "retrieval"
 LLM_OPERATIONS: Final = frozenset({OP_CHAT, OP_TEXT_COMPLETION, "generate_content"})
 
 # Training data: token ids returned by vLLM-style servers.

@@ -88,6 +88,7 @@ __all__ = [
     "record_error",
     "register_instrumentor",
     "render_options",
+    "reset_guard_reports",
     "resolve_target",
     "should_trace",
     "start_agent",
@@ -123,6 +124,7 @@ _LAZY: dict[str, str] = {
     "llm_span_active": "._context",
     "llm_span_scope": "._context",
     "guard": "._guard",
+    "reset_guard_reports": "._guard",
     "available_instrumentors": "._registry",
     "get_instrumentor": "._registry",
     "instrument": "._registry",
@@ -214,6 +216,7 @@ if TYPE_CHECKING:
     )
     from ._guard import (
         guard,
+        reset_guard_reports,
     )
     from ._registry import (
         available_instrumentors,

@@ -15,8 +15,9 @@ same method. :func:`current_llm_invocation` finds the LLM span of the call in pr
    and still open on this thread / asyncio task (callbacks cannot leave a context attached, so the run-id
    form registers its open LLM run here instead; the framework calls its provider on the same thread or
    task, between its start and end callbacks);
-3. a recording CLIENT span of another instrumentation with an LLM ``gen_ai.operation.name`` that is the
-   current span (OpenTelemetry's openai-v2 wrapping the method above ours).
+3. the current span, when another instrumentation marked it as an LLM span: a recording CLIENT span with an
+   LLM ``gen_ai.operation.name`` (OpenTelemetry's openai-v2 wrapping the method above ours) or OpenLLMetry's
+   ``llm.request.type``, or an OpenInference ``LLM`` span.
 
 The core LLM wrappers use it so that the provider layer (which sees the exact request, response id, usage and
 server token ids) *adds* its attributes to that span instead of opening a second one; see the "who owns the
@@ -58,7 +59,14 @@ _SUPPRESS_PLAIN = "suppress_instrumentation"
 _SUPPRESS_LLM = "suppress_language_model_instrumentation"
 
 _LLM: ContextVar[Any] = ContextVar("agentlightning_llm_span", default=None)  # an Invocation or a bare Span
-_FOREIGN_OPERATIONS = frozenset({*LLM_OPERATIONS, OP_EMBEDDINGS})
+# How other instrumentations mark an LLM span: (attribute, values, CLIENT kind required). The GenAI conventions
+# (OpenTelemetry's own openai-v2, util-genai), OpenLLMetry (AgentOps' LLM instrumentation builds on it), and
+# OpenInference (whose spans are INTERNAL).
+_FOREIGN_MARKERS: tuple[tuple[str, frozenset[str], bool], ...] = (
+    (GEN_AI_OPERATION_NAME, frozenset({*LLM_OPERATIONS, OP_EMBEDDINGS}), True),
+    ("llm.request.type", frozenset({"chat", "completion", "embedding"}), True),
+    ("openinference.span.kind", frozenset({"LLM", "EMBEDDING"}), False),
+)
 
 _get_current = otel_context.get_current
 _get_current_span = trace.get_current_span
@@ -101,11 +109,15 @@ def unregister_pending(key: tuple[int, int], invocation: Invocation) -> None:
 
 def _foreign_llm_span() -> Span | None:
     span = _get_current_span()
-    if getattr(span, "kind", None) is not SpanKind.CLIENT or not span.is_recording():
+    if not span.is_recording():
         return None
     attributes = getattr(span, "attributes", None)
-    if attributes and attributes.get(GEN_AI_OPERATION_NAME) in _FOREIGN_OPERATIONS:
-        return span
+    if not attributes:
+        return None
+    client = getattr(span, "kind", None) is SpanKind.CLIENT
+    for key, values, needs_client in _FOREIGN_MARKERS:
+        if (client or not needs_client) and attributes.get(key) in values:
+            return span
     return None
 
 

@@ -26,6 +26,7 @@ kind            span name (what ``request`` returns)  span kind  notes
 ``agent``       ``invoke_agent {name}``               INTERNAL
 ``workflow``    ``invoke_workflow {name}``            INTERNAL
 ``tool``        ``execute_tool {name}``               INTERNAL
+``retrieval``   ``retrieval {name}``                  INTERNAL   a retriever (documents only with capture)
 ==============  ====================================  =========  ========================================
 
 Without a wrapper (callbacks, manual code) the same lifecycle is :func:`start_llm`, :func:`start_agent`,
@@ -91,7 +92,7 @@ __all__ = [
     "wrap",
 ]
 
-Kind = Literal["llm", "agent", "workflow", "tool"]
+Kind = Literal["llm", "agent", "workflow", "tool", "retrieval"]
 Attributes = dict[str, Any]
 
 _REQUEST = guard("instrumentation.request")

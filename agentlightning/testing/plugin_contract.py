@@ -111,8 +111,7 @@ class PluginContract:
     @pytest.fixture
     def contract_spans(self) -> Iterator[Callable[[], int]]:
         """A function counting the plugin's finished spans since the test started; uninstruments after."""
-        from agentlightning.instrumentation import uninstrument
-        from agentlightning.instrumentation._guard import reset_guard_reports
+        from agentlightning.instrumentation import reset_guard_reports, uninstrument
         from agentlightning.testing.otel import get_open_span_tracker, get_test_exporter
 
         exporter = get_test_exporter()
@@ -215,8 +214,7 @@ class PluginContract:
     def test_strict_mode_reraises(
         self, contract_call: Callable[[], Any], contract_spans: Callable[[], int], monkeypatch: pytest.MonkeyPatch
     ) -> None:
-        from agentlightning.instrumentation import Invocation, instrument
-        from agentlightning.instrumentation._guard import reset_guard_reports
+        from agentlightning.instrumentation import Invocation, instrument, reset_guard_reports
 
         def broken(self: Any, attributes: Any) -> None:
             raise RuntimeError("injected instrumentation bug")
@@ -295,7 +293,7 @@ def span_exporter() -> Any:
 @pytest.fixture
 def spans(span_exporter: Any) -> Iterator[Any]:
     """The exporter, cleared for the test; fails the test if it leaves a span open."""
-    from agentlightning.instrumentation._guard import reset_guard_reports
+    from agentlightning.instrumentation import reset_guard_reports
     from agentlightning.testing.otel import get_open_span_tracker
 
     span_exporter.clear()

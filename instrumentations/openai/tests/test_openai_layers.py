@@ -155,6 +155,30 @@ def test_one_llm_span_next_to_openai_v2(
     assert span.attributes[sc.AGL_RESPONSE_TOKEN_IDS] == (5,)  # ours is there in both orders
 
 
+@pytest.mark.parametrize(
+    ("marker", "kind"),
+    [
+        ({"llm.request.type": "chat"}, trace.SpanKind.CLIENT),  # OpenLLMetry (AgentOps' LLM instrumentation)
+        ({"openinference.span.kind": "LLM"}, trace.SpanKind.INTERNAL),  # OpenInference
+    ],
+    ids=["openllmetry", "openinference"],
+)
+def test_other_libraries_llm_span_gets_ours_added(
+    marker: dict[str, str],
+    kind: trace.SpanKind,
+    instrumented: Any,
+    client: openai.OpenAI,
+    server: ScriptedOpenAIServer,
+) -> None:
+    server.script(Reply(content="4", response_token_ids=[4]))
+    with trace.get_tracer("other.library").start_as_current_span("openai.chat", kind=kind, attributes=marker):
+        result = client.chat.completions.create(model="m", messages=MESSAGES)
+    [span] = instrumented.get_finished_spans()
+    assert span.name == "openai.chat"
+    assert span.attributes[sc.GEN_AI_RESPONSE_ID] == result.id
+    assert span.attributes[sc.AGL_RESPONSE_TOKEN_IDS] == (4,)
+
+
 # ---- legacy completions --------------------------------------------------------------------------
 
 
