@@ -98,6 +98,7 @@ Attributes = dict[str, Any]
 _REQUEST = guard("instrumentation.request")
 _RESPONSE = guard("instrumentation.response")
 _ERROR = guard("instrumentation.error")
+_STOP = guard("instrumentation.stop")
 
 _attach = otel_context.attach
 _detach = otel_context.detach
@@ -207,8 +208,9 @@ class Invocation:
 
     # ---- ending ---------------------------------------------------------------------------------
     def stop(self, attributes: Attributes | None = None) -> None:
-        """End successfully (once; later calls do nothing)."""
-        self._end(attributes, None)
+        """End successfully (once; later calls do nothing). Our failure here never reaches the caller."""
+        with _STOP:
+            self._end(attributes, None)
 
     def fail(self, error: BaseException, attributes: Attributes | None = None) -> None:
         """End with the user's (or the framework's) exception recorded; the exception is not touched."""
