@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind
+from opentelemetry.trace import propagation as _trace_propagation
 
 from agentlightning.semconv import GEN_AI_OPERATION_NAME, LLM_OPERATIONS, OP_EMBEDDINGS
 
@@ -70,6 +71,8 @@ _FOREIGN_MARKERS: tuple[tuple[str, frozenset[str], bool], ...] = (
 
 _get_current = otel_context.get_current
 _get_current_span = trace.get_current_span
+# The context key of the current span (OpenTelemetry's own; read directly on the hot path, one context fetch).
+_SPAN_KEY: str | None = getattr(_trace_propagation, "_SPAN_KEY", None)
 _get_ident = threading.get_ident
 
 # (thread id, id of the running asyncio task or 0) -> the open LLM invocation of a callback framework's run.
@@ -108,8 +111,8 @@ def unregister_pending(key: tuple[int, int], invocation: Invocation) -> None:
 
 
 def _foreign_llm_span() -> Span | None:
-    span = _get_current_span()
-    if not span.is_recording():
+    span: Any = _get_current().get(_SPAN_KEY) if _SPAN_KEY is not None else _get_current_span()
+    if span is None or not span.is_recording():
         return None
     attributes = getattr(span, "attributes", None)
     if not attributes:
@@ -117,7 +120,8 @@ def _foreign_llm_span() -> Span | None:
     client = getattr(span, "kind", None) is SpanKind.CLIENT
     for key, values, needs_client in _FOREIGN_MARKERS:
         if (client or not needs_client) and attributes.get(key) in values:
-            return span
+            found: Span = span
+            return found
     return None
 
 

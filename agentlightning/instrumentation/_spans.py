@@ -67,8 +67,9 @@ from opentelemetry import trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from agentlightning.semconv import ERROR_TYPE
+from agentlightning.tracer._state import current_trace_state
 
-from ._config import InstrumentationConfig, capture_enabled
+from ._config import InstrumentationConfig
 from ._context import _LLM, current_llm_invocation, is_suppressed
 from ._guard import guard
 from ._streams import AsyncStreamProxy, StreamHandler, SyncStreamProxy
@@ -154,7 +155,7 @@ class Invocation:
     then ``stop``/``fail`` *provide* attributes to that span and never end it.
     """
 
-    __slots__ = ("_on_end", "_provided", "_tokens", "capture", "ended", "kind", "message_is_safe", "owned", "span")
+    __slots__ = ("_provided", "_tokens", "capture", "ended", "kind", "message_is_safe", "owned", "span")
 
     def __init__(self, span: Span, kind: Kind, capture: bool, owned: bool = True) -> None:
         self.span = span
@@ -165,7 +166,6 @@ class Invocation:
         self.message_is_safe: Callable[[BaseException], bool] | None = None
         self._tokens: tuple[Any, Any] | None = None
         self._provided: set[str] | None = None
-        self._on_end: Callable[[], None] | None = None
 
     # ---- attributes ---------------------------------------------------------------------------
     def set(self, attributes: Attributes | None) -> None:
@@ -236,10 +236,6 @@ class Invocation:
         finally:
             if self.owned:
                 span.end()
-            on_end = self._on_end
-            if on_end is not None:
-                self._on_end = None
-                on_end()
 
     def finish_with(self, result: Any, response: Callable[[Any, bool], Attributes] | None) -> None:
         """End with the attributes ``response(result, capture)`` reads from a complete answer."""
@@ -330,7 +326,10 @@ class Operation:
 
     def begin(self, tracer: Tracer, config: InstrumentationConfig, instance: Any, args: Any, kwargs: Any) -> Invocation:
         """The before-step (call it inside a guard): an owned span, or the LLM span of this call if one is open."""
-        capture = capture_enabled(config)
+        capture = config.capture_content
+        if capture is None:  # unset: the trace context decides (capture_enabled, inlined on the hot path)
+            state = current_trace_state()
+            capture = bool(state is not None and state.capture_content)
         if self.kind == "llm":
             outer = current_llm_invocation()
             if outer is not None:  # another layer owns this call's LLM span: add to it
@@ -395,6 +394,7 @@ def wrap(
     llm = operation.kind == "llm"
     begin = operation.begin
     is_stream = operation.is_stream
+    default_stream = is_stream is _default_is_stream
     done = operation.done
 
     def factory(switch: Switch) -> Callable[..., Any]:
@@ -407,7 +407,7 @@ def wrap(
                 invocation.enter()
             if invocation is None:
                 return wrapped(*args, **kwargs)
-            if llm and invocation.owned:
+            if llm and isinstance(wrapped, _PROXY_BASE) and invocation.owned:
                 wrapped = _step_over_foreign(wrapped)
             try:
                 result = wrapped(*args, **kwargs)
@@ -416,7 +416,8 @@ def wrap(
                 invocation.fail(error)
                 raise
             invocation.leave()
-            return done(invocation, result, is_stream(args, kwargs), False)
+            streaming = kwargs.get("stream") is True if default_stream else is_stream(args, kwargs)
+            return done(invocation, result, streaming, False)
 
         async def async_wrapper(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
             if not switch.on or is_suppressed():
@@ -427,7 +428,7 @@ def wrap(
                 invocation.enter()
             if invocation is None:
                 return await wrapped(*args, **kwargs)
-            if llm and invocation.owned:
+            if llm and isinstance(wrapped, _PROXY_BASE) and invocation.owned:
                 wrapped = _step_over_foreign(wrapped)
             try:
                 result = await wrapped(*args, **kwargs)
@@ -436,7 +437,8 @@ def wrap(
                 invocation.fail(error)
                 raise
             invocation.leave()
-            return done(invocation, result, is_stream(args, kwargs), True)
+            streaming = kwargs.get("stream") is True if default_stream else is_stream(args, kwargs)
+            return done(invocation, result, streaming, True)
 
         def gen_wrapper(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
             if not switch.on or is_suppressed():
