@@ -95,7 +95,9 @@ OP_CHAT: Final = "chat"
 OP_TEXT_COMPLETION: Final = "text_completion"
 OP_EMBEDDINGS: Final = "embeddings"
 OP_INVOKE_AGENT: Final = "invoke_agent"
+OP_INVOKE_WORKFLOW: Final = "invoke_workflow"
 OP_EXECUTE_TOOL: Final = "execute_tool"
+OP_RETRIEVAL: Final = "retrieval"
 LLM_OPERATIONS: Final = frozenset({OP_CHAT, OP_TEXT_COMPLETION, "generate_content"})
 
 # Training data: token ids returned by vLLM-style servers.
@@ -107,9 +109,7 @@ OTEL_CAPTURE_CONTENT_ENV: Final = "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CO
 DISABLED_INSTRUMENTATIONS_ENV: Final = "AGENTLIGHTNING_DISABLED_INSTRUMENTATIONS"
 STORE_ENV: Final = "AGENTLIGHTNING_STORE"
 
-# ---- instrumentation plugins (added with the OpenAI plugin) ----------------------------------------
-PROVIDER_OPENAI: Final = "openai"
-"""Value of ``gen_ai.provider.name`` for the OpenAI client (also used against OpenAI-compatible servers)."""
+# ---- instrumentation plugins (provider names are the plugins' own) --------------------------------
 AGL_TOOL_CALLS: Final = "agentlightning.tool_calls"
 """JSON list of the tool calls a model answered with: ``[{"id", "name"}]``, plus ``"arguments"`` when content
 capture is on (the full calls are also in ``gen_ai.output.messages`` then)."""

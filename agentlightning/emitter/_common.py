@@ -6,6 +6,7 @@ import json
 import math
 from typing import Any
 
+from agentlightning._json import json_default
 from agentlightning.tracer.base import get_active_tracer
 from agentlightning.types import SpanCoreFields, TraceStatus
 
@@ -39,22 +40,9 @@ def emit_span(kind: str, name: str, attributes: dict[str, Any], *, propagate: bo
 def to_json(value: Any) -> str:
     """JSON for span attributes: pydantic models and dataclasses included; anything else by ``repr``."""
     try:
-        return json.dumps(value, default=_default, ensure_ascii=False)
+        return json.dumps(value, default=json_default, ensure_ascii=False)
     except (TypeError, ValueError):
         return json.dumps(repr(value), ensure_ascii=False)
-
-
-def _default(value: Any) -> Any:
-    dump = getattr(value, "model_dump", None)
-    if callable(dump):
-        return dump(mode="json")
-    if hasattr(value, "__dataclass_fields__"):
-        import dataclasses
-
-        return dataclasses.asdict(value)
-    if isinstance(value, (set, frozenset, tuple)):
-        return list(value)
-    return repr(value)
 
 
 def check_number(value: Any, what: str) -> float:

@@ -36,8 +36,8 @@ from __future__ import annotations
 
 import functools
 import importlib.metadata
+import inspect
 import logging
-import re
 import sys
 import threading
 from collections.abc import Callable, Iterable
@@ -46,11 +46,22 @@ from types import ModuleType
 from typing import Any, ClassVar
 
 import wrapt
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.version import Version
 
-from ._config import InstrumentationConfig
+from ._config import InstrumentationConfig, Option
 from ._guard import guard
 
-__all__ = ["InstrumentationUnavailableError", "Instrumentor", "Patch", "Switch", "WrapperFunction"]
+__all__ = [
+    "BaseProxy",
+    "InstrumentationUnavailableError",
+    "Instrumentor",
+    "Patch",
+    "Switch",
+    "WrapperFunction",
+    "check_requirement",
+    "resolve_target",
+]
 
 logger = logging.getLogger("agentlightning.instrumentation")
 
@@ -59,6 +70,9 @@ WrapperFunction = Callable[[Any, Any, tuple[Any, ...], dict[str, Any]], Any]
 
 # wrapt 2.x: FunctionWrapper derives from BaseObjectProxy; wrapt 1.x: from ObjectProxy.
 _PROXY_BASE: type = getattr(wrapt, "BaseObjectProxy", wrapt.ObjectProxy)
+BaseProxy: type = _PROXY_BASE
+"""Base of proxies that stand in for a framework object: wrapt's ``BaseObjectProxy`` (2.x: no ``__iter__`` of
+its own, so a non-iterable object stays non-iterable), ``ObjectProxy`` on wrapt 1.x."""
 
 _IMPORT_HOOK = guard("instrumentation.import_hook")
 
@@ -100,32 +114,55 @@ class _Applied:
     switch: Switch
 
 
-_REQ = re.compile(r"^\s*([A-Za-z0-9_.\-]+)\s*(?:>=\s*([0-9][0-9A-Za-z.\-]*))?\s*$")
-
-
-def _version_tuple(version: str) -> tuple[int, ...]:
-    parts: list[int] = []
-    for piece in version.split("."):
-        digits = re.match(r"\d+", piece)
-        if digits is None:
-            break
-        parts.append(int(digits.group()))
-    return tuple(parts)
-
-
 def check_requirement(requirement: str) -> str | None:
-    """``None`` when ``"dist>=x.y"`` is satisfied, else a sentence saying what is missing."""
-    match = _REQ.match(requirement)
-    if match is None:
-        return None  # not a form we check; let the import decide
-    dist, minimum = match.group(1), match.group(2)
+    """``None`` when ``requirement`` (``"dist>=1.2,<3; python_version >= '3.11'"``) is met, else a sentence
+    saying what is installed and what is needed. A requirement whose marker does not apply here is met."""
     try:
-        installed = importlib.metadata.version(dist)
+        parsed = Requirement(requirement)
+    except InvalidRequirement as exc:
+        return f"the plugin's requirement {requirement!r} is not a valid requirement ({exc})"
+    if parsed.marker is not None and not parsed.marker.evaluate():
+        return None
+    try:
+        installed = importlib.metadata.version(parsed.name)
     except importlib.metadata.PackageNotFoundError:
-        return f"{dist} is not installed (pip install '{requirement}')"
-    if minimum and _version_tuple(installed) < _version_tuple(minimum):
-        return f"{dist} {installed} is installed, but {requirement} is required"
-    return None
+        return f"{parsed.name} is not installed; {requirement} is required (pip install '{requirement}')"
+    if not parsed.specifier or parsed.specifier.contains(installed, prereleases=True):
+        return None
+    newer = any(
+        spec.operator in ("<", "<=") and Version(installed) >= Version(spec.version)
+        for spec in parsed.specifier
+        if spec.operator in ("<", "<=")
+    )
+    hint = "newer than this plugin supports" if newer else "too old"
+    return f"{parsed.name} {installed} is installed ({hint}), but {requirement} is required"
+
+
+def resolve_target(owner: Any, path: str) -> tuple[Any, str, Any, bool] | None:
+    """``(parent, attribute, original, owned)`` for ``path`` under ``owner``, as wrapt resolves it.
+
+    Each step below a class walks the MRO and takes the raw attribute from the first class ``__dict__`` that
+    has it (so an inherited ``classmethod``/``staticmethod`` is wrapped as the descriptor it is, keeping ``cls``
+    and working on instances), never ``getattr`` on the class. ``owned``: the attribute lives in the parent's
+    own ``__dict__``. ``None`` when a step is missing.
+    """
+    *steps, attribute = path.split(".")
+    parent = owner
+    try:
+        for step in steps:
+            parent = getattr(parent, step)
+    except AttributeError:
+        return None
+    if isinstance(parent, type):
+        for klass in inspect.getmro(parent):
+            if attribute in vars(klass):
+                return parent, attribute, vars(klass)[attribute], klass is parent
+        return None
+    namespace = getattr(parent, "__dict__", None)
+    if namespace is not None and attribute in namespace:
+        return parent, attribute, namespace[attribute], True
+    original = getattr(parent, attribute, None)
+    return None if original is None else (parent, attribute, original, False)
 
 
 class Instrumentor:
@@ -133,6 +170,10 @@ class Instrumentor:
 
     name: ClassVar[str] = ""
     instruments: ClassVar[tuple[str, ...]] = ()
+    """Distribution requirements (``packaging`` syntax, markers and upper bounds checked), e.g.
+    ``("langchain-core>=1.0,<2",)``; a missing or unsupported version gives a sentence, no patching."""
+    options: ClassVar[tuple[Option, ...]] = ()
+    """The plugin's own options (rows like the core table's); their values land in ``config.extra``."""
 
     def __init__(self) -> None:
         self._lock = threading.RLock()
@@ -167,7 +208,7 @@ class Instrumentor:
 
     def instrument(self, **options: Any) -> None:
         """Patch the framework now (if imported) or when it is imported. Idempotent."""
-        config = InstrumentationConfig.resolve(**options)
+        config = InstrumentationConfig.resolve(options, plugin_options=self.options)
         with self._lock:
             if self._active:
                 assert self._config is not None
@@ -209,30 +250,22 @@ class Instrumentor:
                 self._apply(module, patch)
 
     def _apply(self, module: ModuleType, patch: Patch) -> None:
-        *owner_path, attribute = patch.path.split(".")
+        head, _, rest = patch.path.partition(".")
         # The first step reads the module's namespace, not getattr(): a lazy package (PEP 562, as openai
         # 3.x has) must not be made to import a submodule from inside an import hook. That submodule gets
         # its own hook when it is listed as a patch module.
-        owner: Any = vars(module).get(owner_path[0]) if owner_path else module
-        try:
-            for part in owner_path[1:]:
-                owner = getattr(owner, part)
-        except AttributeError:
-            owner = None
-        if owner is None:
+        if rest:
+            first = vars(module).get(head)
+            resolved = resolve_target(first, rest) if first is not None else None
+        else:
+            resolved = resolve_target(module, head)
+        if resolved is None:
             self._missing(patch)
             return
+        owner, attribute, original, owned = resolved
         key = (id(owner), attribute)
         if key in self._applied:
             return  # same class re-exported under another module name
-        owned = attribute in getattr(owner, "__dict__", {})
-        if owned:
-            original = owner.__dict__[attribute]
-        else:
-            original = getattr(owner, attribute, None)
-            if original is None:
-                self._missing(patch)
-                return
         switch = Switch()
         wrapper = wrapt.FunctionWrapper(original, patch.factory(switch))
         setattr(owner, attribute, wrapper)

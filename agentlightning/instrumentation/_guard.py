@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import functools
 import logging
-import os
 import threading
 from collections.abc import Callable
 from types import TracebackType
@@ -43,7 +42,9 @@ _reported_lock = threading.Lock()
 
 
 def _strict() -> bool:
-    return os.environ.get(STRICT_ENV, "") == "1"
+    from ._config import option_value  # read only when a failure happens
+
+    return bool(option_value("strict"))
 
 
 def _report(site: str, exc: BaseException) -> None:

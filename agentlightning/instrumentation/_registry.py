@@ -21,7 +21,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from ._base import InstrumentationUnavailableError, Instrumentor
-from ._config import disabled_from_env, normalize_names
+from ._config import OPTIONS, check_keywords, disabled_from_env, normalize_names
 
 __all__ = [
     "ENTRY_POINT_GROUP",
@@ -116,14 +116,23 @@ def instrument_all(*, disabled: Iterable[str] | str | None = None, **options: An
     Returns the names instrumented.
     """
     skip = normalize_names(disabled) | disabled_from_env()
-    done: list[str] = []
+    selected: list[tuple[str, Instrumentor]] = []
     for name in available_instrumentors():
         if name in skip:
             logger.debug("agentlightning: instrumentation %r disabled", name)
             continue
         try:
-            instrumentor = get_instrumentor(name)
-            instrumentor.instrument(**options)
+            selected.append((name, get_instrumentor(name)))
+        except Exception:
+            logger.exception("agentlightning: instrumentation %r failed to load and is skipped", name)
+    core = {o.keyword for o in OPTIONS if o.keyword and o.where == "instrumentation"} - {"disabled"}
+    plugin_keywords = {o.keyword for _, i in selected for o in i.options if o.keyword}
+    check_keywords(options, core | plugin_keywords)
+    done: list[str] = []
+    for name, instrumentor in selected:
+        own = {o.keyword for o in instrumentor.options}
+        try:
+            instrumentor.instrument(**{k: v for k, v in options.items() if k in core or k in own})
         except InstrumentationUnavailableError as exc:
             logger.debug("agentlightning: skipping instrumentation %r: %s", name, exc)
             continue

@@ -24,6 +24,11 @@ def _prompt_words(request: dict[str, Any]) -> int:
             count += len(content.split())
         elif isinstance(content, list):
             count += sum(len(str(p.get("text", "")).split()) for p in content if isinstance(p, dict))
+    prompt = request.get("prompt")  # legacy completions
+    if isinstance(prompt, str):
+        count += len(prompt.split())
+    elif isinstance(prompt, list):
+        count += sum(len(p.split()) for p in prompt if isinstance(p, str))
     value = request.get("input")
     if isinstance(value, str):
         count += len(value.split())
@@ -104,6 +109,9 @@ def chat_chunks(reply: Reply, request: dict[str, Any], number: int, include_usag
     if reply.prompt_token_ids is not None:
         first["prompt_token_ids"] = reply.prompt_token_ids
     chunks = [first]
+    if reply.azure_first_chunk:  # Azure OpenAI: content-filter results before the first real chunk
+        filters = [{"prompt_index": 0, "content_filter_results": {}}]
+        chunks.insert(0, {**base, "id": "", "model": "", "created": 0, "choices": [], "prompt_filter_results": filters})
     words = _words(reply.content)
     ids = list(reply.response_token_ids or ())
     per_word = max(1, -(-len(ids) // max(len(words), 1))) if ids else 0
@@ -119,6 +127,53 @@ def chat_chunks(reply: Reply, request: dict[str, Any], number: int, include_usag
             delta = {"tool_calls": [{"index": index, "function": {"arguments": piece}}]}
             chunks.append({**chunk(delta), "_content": True})
     chunks.append(chunk({}, _finish(reply)))
+    if include_usage:
+        prompt, completion = _usage(reply, request)
+        usage = {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
+        chunks.append({**base, "choices": [], "usage": usage})
+    return chunks
+
+
+def text_completion(reply: Reply, request: dict[str, Any], number: int) -> dict[str, Any]:
+    """A legacy ``/v1/completions`` answer (``object: text_completion``)."""
+    prompt, completion = _usage(reply, request)
+    choice: dict[str, Any] = {
+        "index": 0,
+        "text": reply.content or "",
+        "finish_reason": _finish(reply),
+        "logprobs": None,
+    }
+    if reply.response_token_ids is not None:
+        choice["token_ids"] = reply.response_token_ids
+    body: dict[str, Any] = {
+        "id": f"cmpl-{number}",
+        "object": "text_completion",
+        "created": CREATED,
+        "model": _model(reply, request),
+        "choices": [choice],
+        "usage": {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion},
+    }
+    if reply.prompt_token_ids is not None:
+        body["prompt_token_ids"] = reply.prompt_token_ids
+    return body
+
+
+def completion_chunks(reply: Reply, request: dict[str, Any], number: int, include_usage: bool) -> list[dict[str, Any]]:
+    """The chunks of a streamed legacy completion (one word each, then the finish reason, then usage if asked)."""
+    base = {"id": f"cmpl-{number}", "object": "text_completion", "created": CREATED, "model": _model(reply, request)}
+    words = _words(reply.content)
+    ids = list(reply.response_token_ids or ())
+    per_word = max(1, -(-len(ids) // max(len(words), 1))) if ids else 0
+    chunks: list[dict[str, Any]] = []
+    for i, word in enumerate(words):
+        choice: dict[str, Any] = {"index": 0, "text": word if i == 0 else " " + word, "finish_reason": None}
+        choice["logprobs"] = None
+        if ids:
+            choice["token_ids"] = ids[i * per_word : (i + 1) * per_word]
+        chunks.append({**base, "choices": [choice], "_content": True})
+    chunks.append({**base, "choices": [{"index": 0, "text": "", "finish_reason": _finish(reply), "logprobs": None}]})
+    if reply.prompt_token_ids is not None:
+        chunks[0]["prompt_token_ids"] = reply.prompt_token_ids
     if include_usage:
         prompt, completion = _usage(reply, request)
         usage = {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}

@@ -16,7 +16,10 @@ Usage::
 The default path is ``cassettes/<test module's path from the rootdir, without .py>/<test id>.yaml``, where the
 test id is the part of the node id after the module, with ``::`` written as ``.``: ``tests/test_chat.py::
 test_answer`` records to ``cassettes/tests/test_chat/test_answer.yaml``, ``tests/test_chat.py::TestMini::
-test_answer[gpt-4o]`` to ``cassettes/tests/test_chat/TestMini.test_answer[gpt-4o].yaml``. Every test has its
+test_answer[gpt-4o]`` to ``cassettes/tests/test_chat/TestMini.test_answer[gpt-4o].yaml``. A test inside a
+folder of its own below the rootdir that has a ``pyproject.toml`` (a plugin: ``instrumentations/openai/tests/
+test_x.py``) uses that folder's ``cassettes/`` and its path from there (``instrumentations/openai/cassettes/
+tests/test_x/...``), so a plugin folder is complete. Every test has its
 own file, also tests of the same name in other classes or in same-named modules of other folders.
 
 ``--record-mode`` is ``none`` by default: requests are answered from the recording only, a missing cassette
@@ -103,7 +106,23 @@ def cassette_path(request: pytest.FixtureRequest) -> Path:
     if explicit:
         path = Path(explicit)
         return path if path.is_absolute() else root / path
+    package = _package_root(root, request.node)
+    if package is not None:  # a test of a plugin folder: its own cassettes/ (instrumentations/<name>/cassettes)
+        return _default_path(package / "cassettes", package, request.node)
     return _default_path(_cassette_dir(config), root, request.node)
+
+
+def _package_root(root: Path, node: Any) -> Path | None:
+    """The nearest folder below the rootdir above the test module that has a ``pyproject.toml``, if any."""
+    path = getattr(node, "path", None)
+    if path is None:
+        return None
+    for folder in Path(path).parents:
+        if folder == root or not folder.is_relative_to(root):
+            return None
+        if (folder / "pyproject.toml").is_file():
+            return folder
+    return None
 
 
 def _cassette_dir(config: pytest.Config) -> Path:

@@ -2,9 +2,10 @@
 
 Standard library only: a ``ThreadingHTTPServer`` on ``127.0.0.1`` (port 0: the OS picks one) in a daemon
 thread. It serves ``/v1/chat/completions`` (JSON, and SSE streams with tool-call deltas and, when the
-request asks for ``stream_options.include_usage``, a usage chunk), ``/v1/responses`` (JSON and stream) and
-``/v1/embeddings``. Replies are scripted: queue :class:`Reply` objects, each request takes the next one
-(or the server's default reply when the queue is empty)::
+request asks for ``stream_options.include_usage``, a usage chunk), ``/v1/responses`` (JSON and stream),
+``/v1/completions`` (the legacy endpoint, JSON and stream) and ``/v1/embeddings``. Replies are scripted:
+queue :class:`Reply` objects, each request takes the next one (or the server's default reply when the queue
+is empty)::
 
     from agentlightning.testing import Reply, ScriptedOpenAIServer, ToolCall
 
@@ -38,7 +39,15 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from ._replies import chat_chunks, chat_completion, embeddings, response_events, response_object
+from ._replies import (
+    chat_chunks,
+    chat_completion,
+    completion_chunks,
+    embeddings,
+    response_events,
+    response_object,
+    text_completion,
+)
 
 __all__ = ["RecordedRequest", "Reply", "ScriptedOpenAIServer", "ToolCall"]
 
@@ -74,6 +83,8 @@ class Reply:
     """Stream: send an ``{"error": ...}`` event after this many content events."""
     chunk_delay: float = 0.0
     delay: float = 0.0
+    azure_first_chunk: bool = False
+    """Chat stream: start with Azure's prompt-filter chunk (``"id": ""``, ``"model": ""``, no choices)."""
 
     @classmethod
     def error(cls, status: int, message: str, type: str = "invalid_request_error", code: str | None = None) -> Reply:
@@ -148,6 +159,12 @@ class _Handler(BaseHTTPRequestHandler):
                 self._sse(response_events(reply, request, number), reply, named=True)
             else:
                 self._json(200, response_object(reply, request, number, "completed"))
+        elif path.endswith("/completions"):  # the legacy endpoint (/v1/completions)
+            if request.get("stream"):
+                include_usage = bool((request.get("stream_options") or {}).get("include_usage"))
+                self._sse(completion_chunks(reply, request, number, include_usage), reply, named=False)
+            else:
+                self._json(200, text_completion(reply, request, number))
         elif path.endswith("/embeddings"):
             self._json(200, embeddings(reply, request))
         else:

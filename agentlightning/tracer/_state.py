@@ -49,6 +49,7 @@ class TraceState:
         "_seen",
         "_stored",
         "attempt_id",
+        "capture_content",
         "lock",
         "name",
         "rollout_id",
@@ -72,6 +73,7 @@ class TraceState:
         self._stored = 0  # spans the writer put in the store
         self._lost = 0  # spans the writer could not store
         self._errors: list[BaseException] = []  # store failures seen by the writer for this context
+        self.capture_content: bool | None = None  # content capture for this context's calls (None: unset)
 
     # ---- called by the span processor, on the thread that ended the span --------------------------
 

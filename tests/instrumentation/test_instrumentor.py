@@ -22,6 +22,7 @@ from agentlightning.instrumentation import (
     Instrumentor,
     Patch,
     Switch,
+    capture_enabled,
 )
 from agentlightning.instrumentation._base import check_requirement
 from agentlightning.instrumentation._registry import register_instrumentor
@@ -64,7 +65,7 @@ class Recorder(Instrumentor):
         def factory(switch: Switch) -> Any:
             def wrapper(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
                 if switch.on:
-                    self.calls.append(f"{wrapped.__name__}:{config.capture_content}")
+                    self.calls.append(f"{wrapped.__name__}:{capture_enabled(config)}")
                 return wrapped(*args, **kwargs)
 
             return wrapper

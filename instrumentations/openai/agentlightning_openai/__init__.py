@@ -27,10 +27,13 @@ method (sync and ``Async*``)                  span               notes
 ``responses.create`` / ``.stream``            ``chat {model}``   Responses API (openai >= 1.66)
 ``responses.parse``                           ``chat {model}``   posts by itself, like ``chat.completions.parse``
 ``embeddings.create``                         ``embeddings {m}``
+``completions.create`` (legacy, stream too)   ``text_completion  ``/v1/completions``: LangChain's ``OpenAI``
+                                              {model}``          LLM, vLLM users
 ============================================  =================  =============================================
 
 Attributes (keys in ``agentlightning.semconv``): ``gen_ai.operation.name``, ``gen_ai.provider.name``
-(``openai``), ``gen_ai.request.{model,max_tokens,temperature,top_p,seed,stop_sequences,frequency_penalty,
+(``openai``; ``azure.ai.openai`` for ``AzureOpenAI`` clients), ``server.address`` / ``server.port`` (from the
+client's base URL), ``gen_ai.request.{model,max_tokens,temperature,top_p,seed,stop_sequences,frequency_penalty,
 presence_penalty,choice.count}``, ``gen_ai.output.type``, ``gen_ai.response.{id,model,finish_reasons}``,
 ``gen_ai.usage.{input,output}_tokens`` (streams: when the server sends a usage chunk, i.e. when the caller
 asked for ``stream_options={"include_usage": True}``; the request is never changed to ask for it),
@@ -45,8 +48,11 @@ exception is re-raised unchanged (without content capture, the message of an err
 ``gen_ai.output.messages``, ``gen_ai.system_instructions`` in the GenAI "parts" JSON format. Only lists and
 tuples of the request are read: a generator passed as ``messages`` or ``input`` is left for openai to consume.
 
-Nothing is traced under OpenTelemetry's ``suppress_instrumentation``, nor when another instrumentation
-already opened the LLM span of this model call (``agentlightning.instrumentation.llm_span_active``).
+Nothing is traced under OpenTelemetry's ``suppress_instrumentation``. When a layer above already owns the LLM
+span of this model call (a framework plugin such as LangChain's, or OpenTelemetry's openai-v2 instrumentation
+wrapped on top of ours), no second span is opened: this plugin adds what it reads (response id, usage, token
+ids, tool calls) to that span. When openai-v2 was instrumented first (its wrapper under ours), ours steps over
+it for the call, so there is still one span and token totals are counted once.
 
 The classes are patched, not the client objects, so a ``Completions`` imported before instrumenting is
 traced too. Checked on openai 3.57 (httpx2); the patched names exist unchanged since openai 1.40
@@ -59,13 +65,14 @@ from typing import Any
 
 from opentelemetry import trace
 
-from agentlightning.instrumentation import InstrumentationConfig, Instrumentor, Patch
+from agentlightning.instrumentation import InstrumentationConfig, Instrumentor, Operation, Patch, wrap
 
 from ._chat import CHAT, EMBEDDINGS
+from ._completions import COMPLETIONS
 from ._responses import RESPONSES
-from ._wrappers import Operation, async_wrapper, sync_wrapper
+from ._util import PROVIDER_AZURE, PROVIDER_OPENAI
 
-__all__ = ["OpenAIInstrumentor", "instrument_openai", "uninstrument_openai"]
+__all__ = ["PROVIDER_AZURE", "PROVIDER_OPENAI", "OpenAIInstrumentor", "instrument_openai", "uninstrument_openai"]
 
 __version__ = "0.1.0"
 
@@ -102,6 +109,9 @@ _TARGETS: tuple[tuple[tuple[str, ...], str, str, Operation, bool], ...] = (
     ),
     (("openai.resources.embeddings",), "Embeddings", "create", EMBEDDINGS, False),
     (("openai.resources.embeddings",), "AsyncEmbeddings", "create", EMBEDDINGS, True),
+    # Legacy completions (/v1/completions): unchanged since openai 1.0.
+    (("openai.resources.completions",), "Completions", "create", COMPLETIONS, False),
+    (("openai.resources.completions",), "AsyncCompletions", "create", COMPLETIONS, True),
 )
 
 
@@ -115,8 +125,7 @@ class OpenAIInstrumentor(Instrumentor):
         tracer = trace.get_tracer("agentlightning.openai", __version__)
         patches = []
         for modules, cls, method, operation, is_async in _TARGETS:
-            make = async_wrapper if is_async else sync_wrapper
-            factory = make(tracer, operation, config)
+            factory = wrap(tracer, config, operation, "async" if is_async else "sync")
             for module in modules:
                 patches.append(Patch(module, f"{cls}.{method}", factory))
         return patches

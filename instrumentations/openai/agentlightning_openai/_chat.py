@@ -13,20 +13,28 @@ from __future__ import annotations
 
 from typing import Any
 
+from agentlightning.instrumentation import Invocation
+from agentlightning.instrumentation.messages import (
+    dumps,
+    field,
+    input_message,
+    int_list,
+    is_number,
+    items,
+    text_part,
+    tool_definitions,
+)
 from agentlightning.semconv import (
     AGL_PROMPT_TOKEN_IDS,
     AGL_RESPONSE_TOKEN_IDS,
     AGL_TOOL_CALLS,
     GEN_AI_INPUT_MESSAGES,
-    GEN_AI_OPERATION_NAME,
     GEN_AI_OUTPUT_MESSAGES,
     GEN_AI_OUTPUT_TYPE,
-    GEN_AI_PROVIDER_NAME,
     GEN_AI_REQUEST_CHOICE_COUNT,
     GEN_AI_REQUEST_ENCODING_FORMATS,
     GEN_AI_REQUEST_FREQUENCY_PENALTY,
     GEN_AI_REQUEST_MAX_TOKENS,
-    GEN_AI_REQUEST_MODEL,
     GEN_AI_REQUEST_PRESENCE_PENALTY,
     GEN_AI_REQUEST_SEED,
     GEN_AI_REQUEST_STOP_SEQUENCES,
@@ -39,21 +47,10 @@ from agentlightning.semconv import (
     GEN_AI_USAGE_INPUT_TOKENS,
     GEN_AI_USAGE_OUTPUT_TOKENS,
     OP_EMBEDDINGS,
-    PROVIDER_OPENAI,
 )
 
-from ._util import (
-    chat_input_messages,
-    chat_output_message,
-    chat_span_head,
-    dumps,
-    field,
-    int_list,
-    is_number,
-    items,
-    tool_definitions,
-)
-from ._wrappers import Call, Operation
+from ._util import chat_input_messages, chat_output_message, span_head
+from ._wrappers import llm_operation
 
 __all__ = ["CHAT", "EMBEDDINGS", "chat_request_attributes", "chat_response_attributes"]
 
@@ -79,8 +76,8 @@ def _output_type(response_format: Any) -> str | None:
     return None
 
 
-def chat_request_attributes(kwargs: dict[str, Any], capture: bool) -> tuple[str, dict[str, Any]]:
-    name, attributes = chat_span_head(kwargs)
+def request_parameters(kwargs: dict[str, Any], attributes: dict[str, Any]) -> None:
+    """Sampling parameters shared by chat and legacy completions."""
     for key, attribute in _NUMBERS:
         value = kwargs.get(key)
         if value is not None and is_number(value):
@@ -98,6 +95,24 @@ def chat_request_attributes(kwargs: dict[str, Any], capture: bool) -> tuple[str,
         attributes[GEN_AI_REQUEST_STOP_SEQUENCES] = (stop,)
     elif isinstance(stop, (list, tuple)) and stop:
         attributes[GEN_AI_REQUEST_STOP_SEQUENCES] = tuple(str(s) for s in stop)
+
+
+def usage_attributes(usage: Any) -> dict[str, Any]:
+    """Token counts of a ``CompletionUsage`` (chat and legacy completions)."""
+    attributes: dict[str, Any] = {}
+    if usage is not None:
+        if getattr(usage, "prompt_tokens", None) is not None:
+            attributes[GEN_AI_USAGE_INPUT_TOKENS] = usage.prompt_tokens
+        if getattr(usage, "completion_tokens", None) is not None:
+            attributes[GEN_AI_USAGE_OUTPUT_TOKENS] = usage.completion_tokens
+    return attributes
+
+
+def chat_request_attributes(
+    instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any], capture: bool
+) -> tuple[str, dict[str, Any]]:
+    name, attributes = span_head(instance, kwargs)
+    request_parameters(kwargs, attributes)
     output_type = _output_type(kwargs.get("response_format"))
     if output_type is not None:
         attributes[GEN_AI_OUTPUT_TYPE] = output_type
@@ -139,12 +154,7 @@ def chat_response_attributes(result: Any, capture: bool) -> dict[str, Any]:
         attributes[GEN_AI_RESPONSE_MODEL] = model
     choices = getattr(result, "choices", None) or ()
     attributes[GEN_AI_RESPONSE_FINISH_REASONS] = tuple(c.finish_reason or "" for c in choices)
-    usage = getattr(result, "usage", None)
-    if usage is not None:
-        if usage.prompt_tokens is not None:
-            attributes[GEN_AI_USAGE_INPUT_TOKENS] = usage.prompt_tokens
-        if usage.completion_tokens is not None:
-            attributes[GEN_AI_USAGE_OUTPUT_TOKENS] = usage.completion_tokens
+    attributes.update(usage_attributes(getattr(result, "usage", None)))
     first = choices[0] if choices else None
     attributes.update(_token_ids(result, first))
     message = getattr(first, "message", None)
@@ -180,9 +190,9 @@ class _ChoiceState:
 class ChatStreamHandler:
     """Accumulates ``ChatCompletionChunk``s: id, model, finish reasons, usage, tool-call deltas, token ids."""
 
-    def __init__(self, call: Call) -> None:
-        self.call = call
-        self.capture = call.capture
+    def __init__(self, invocation: Invocation) -> None:
+        self.invocation = invocation
+        self.capture = invocation.capture
         self.response_id: str | None = None
         self.model: str | None = None
         self.usage: Any = None
@@ -191,9 +201,9 @@ class ChatStreamHandler:
         self.response_token_ids: list[int] = []
 
     def on_item(self, chunk: Any) -> None:
-        if self.response_id is None:
-            self.response_id = getattr(chunk, "id", None)
-            self.model = getattr(chunk, "model", None)
+        if not self.response_id:  # Azure's first chunk (prompt filter results) has "id": "" and "model": ""
+            self.response_id = getattr(chunk, "id", None) or None
+            self.model = getattr(chunk, "model", None) or None
         usage = getattr(chunk, "usage", None)
         if usage is not None:
             self.usage = usage
@@ -247,12 +257,7 @@ class ChatStreamHandler:
         reasons = tuple(s.finish_reason for s in ordered if s.finish_reason)
         if reasons:  # a stream closed early has none
             attributes[GEN_AI_RESPONSE_FINISH_REASONS] = reasons
-        usage = self.usage
-        if usage is not None:
-            if usage.prompt_tokens is not None:
-                attributes[GEN_AI_USAGE_INPUT_TOKENS] = usage.prompt_tokens
-            if usage.completion_tokens is not None:
-                attributes[GEN_AI_USAGE_OUTPUT_TOKENS] = usage.completion_tokens
+        attributes.update(usage_attributes(self.usage))
         if self.prompt_token_ids:
             attributes[AGL_PROMPT_TOKEN_IDS] = self.prompt_token_ids
         if self.response_token_ids:
@@ -282,31 +287,32 @@ class ChatStreamHandler:
         return attributes
 
     def on_finish(self, error: BaseException | None) -> None:
-        attributes: dict[str, Any] | None = None
-        try:
-            attributes = self.attributes()
-        finally:
-            self.call.end(attributes, error)
+        end(self.invocation, self.attributes, error)
 
 
-def embeddings_request_attributes(kwargs: dict[str, Any], capture: bool) -> tuple[str, dict[str, Any]]:
-    model = kwargs.get("model")
-    attributes: dict[str, Any] = {GEN_AI_OPERATION_NAME: OP_EMBEDDINGS, GEN_AI_PROVIDER_NAME: PROVIDER_OPENAI}
-    if isinstance(model, str):
-        attributes[GEN_AI_REQUEST_MODEL] = model
-        name = f"{OP_EMBEDDINGS} {model}"
-    else:
-        name = OP_EMBEDDINGS
+def end(invocation: Invocation, attributes: Any, error: BaseException | None) -> None:
+    """End ``invocation`` with ``attributes()`` (read even if that fails: the span still ends)."""
+    values: dict[str, Any] | None = None
+    try:
+        values = attributes()
+    finally:
+        if error is None:
+            invocation.stop(values)
+        else:
+            invocation.fail(error, values)
+
+
+def embeddings_request_attributes(
+    instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any], capture: bool
+) -> tuple[str, dict[str, Any]]:
+    name, attributes = span_head(instance, kwargs, OP_EMBEDDINGS)
     encoding = kwargs.get("encoding_format")
     if isinstance(encoding, str):
         attributes[GEN_AI_REQUEST_ENCODING_FORMATS] = (encoding,)
     if capture:
         value = kwargs.get("input")
         attributes[GEN_AI_INPUT_MESSAGES] = dumps(
-            [
-                {"role": "user", "parts": [{"type": "text", "content": v}]}
-                for v in ([value] if isinstance(value, str) else items(value))
-            ]
+            [input_message("user", [text_part(v)]) for v in ([value] if isinstance(value, str) else items(value))]
         )
     return name, attributes
 
@@ -322,5 +328,5 @@ def embeddings_response_attributes(result: Any, capture: bool) -> dict[str, Any]
     return attributes
 
 
-CHAT = Operation(chat_request_attributes, chat_response_attributes, ChatStreamHandler)
-EMBEDDINGS = Operation(embeddings_request_attributes, embeddings_response_attributes)
+CHAT = llm_operation(chat_request_attributes, chat_response_attributes, ChatStreamHandler)
+EMBEDDINGS = llm_operation(embeddings_request_attributes, embeddings_response_attributes)

@@ -14,6 +14,22 @@ from typing import Any
 
 from opentelemetry.trace import Status, StatusCode
 
+from agentlightning.instrumentation import Invocation
+from agentlightning.instrumentation.messages import (
+    InputMessage,
+    MessagePart,
+    as_dict,
+    dumps,
+    input_message,
+    is_number,
+    items,
+    output_message,
+    system_instructions,
+    text_part,
+    tool_call_part,
+    tool_call_response_part,
+    tool_definitions,
+)
 from agentlightning.semconv import (
     AGL_TOOL_CALLS,
     ERROR_TYPE,
@@ -32,37 +48,34 @@ from agentlightning.semconv import (
     GEN_AI_USAGE_OUTPUT_TOKENS,
 )
 
-from ._util import as_dict, chat_span_head, dumps, is_number, items, text_parts, tool_definitions
-from ._wrappers import Call, Operation
+from ._chat import end
+from ._util import span_head, text_parts
+from ._wrappers import llm_operation
 
 __all__ = ["RESPONSES", "responses_request_attributes", "responses_response_attributes"]
 
 
-def _input_messages(value: Any) -> list[dict[str, Any]]:
+def _input_messages(value: Any) -> list[InputMessage]:
     if isinstance(value, str):
-        return [{"role": "user", "parts": [{"type": "text", "content": value}]}]
-    messages: list[dict[str, Any]] = []
+        return [input_message("user", [text_part(value)])]
+    messages: list[InputMessage] = []
     for raw in items(value):
         item = as_dict(raw)
         kind = item.get("type")
         if kind == "function_call_output":
-            part = {"type": "tool_call_response", "id": item.get("call_id"), "response": item.get("output")}
-            messages.append({"role": "tool", "parts": [part]})
+            messages.append(input_message("tool", [tool_call_response_part(item.get("call_id"), item.get("output"))]))
         elif kind == "function_call":
-            part = {
-                "type": "tool_call",
-                "id": item.get("call_id"),
-                "name": item.get("name"),
-                "arguments": item.get("arguments"),
-            }
-            messages.append({"role": "assistant", "parts": [part]})
+            part = tool_call_part(item.get("call_id"), item.get("name"), item.get("arguments"))
+            messages.append(input_message("assistant", [part]))
         elif "role" in item:
-            messages.append({"role": item["role"], "parts": text_parts(item.get("content"))})
+            messages.append(input_message(item["role"], text_parts(item.get("content"))))
     return messages
 
 
-def responses_request_attributes(kwargs: dict[str, Any], capture: bool) -> tuple[str, dict[str, Any]]:
-    name, attributes = chat_span_head(kwargs)
+def responses_request_attributes(
+    instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any], capture: bool
+) -> tuple[str, dict[str, Any]]:
+    name, attributes = span_head(instance, kwargs)
     for key, attribute in (
         ("temperature", GEN_AI_REQUEST_TEMPERATURE),
         ("top_p", GEN_AI_REQUEST_TOP_P),
@@ -87,7 +100,7 @@ def responses_request_attributes(kwargs: dict[str, Any], capture: bool) -> tuple
     if capture:
         instructions = kwargs.get("instructions")
         if isinstance(instructions, str):
-            attributes[GEN_AI_SYSTEM_INSTRUCTIONS] = dumps([{"type": "text", "content": instructions}])
+            attributes[GEN_AI_SYSTEM_INSTRUCTIONS] = dumps(system_instructions(instructions))
         attributes[GEN_AI_INPUT_MESSAGES] = dumps(_input_messages(kwargs.get("input")))
     return name, attributes
 
@@ -114,7 +127,7 @@ def responses_response_attributes(response: Any, capture: bool) -> dict[str, Any
             attributes[GEN_AI_USAGE_INPUT_TOKENS] = usage.input_tokens
         if getattr(usage, "output_tokens", None) is not None:
             attributes[GEN_AI_USAGE_OUTPUT_TOKENS] = usage.output_tokens
-    parts: list[dict[str, Any]] = []
+    parts: list[MessagePart] = []
     calls: list[dict[str, Any]] = []
     for item in getattr(response, "output", None) or ():
         kind = getattr(item, "type", None)
@@ -128,8 +141,8 @@ def responses_response_attributes(response: Any, capture: bool) -> dict[str, Any
         keys = ("id", "name", "arguments") if capture else ("id", "name")
         attributes[AGL_TOOL_CALLS] = dumps([{k: c[k] for k in keys} for c in calls])
     if capture:
-        parts.extend({"type": "tool_call", **c} for c in calls)
-        attributes[GEN_AI_OUTPUT_MESSAGES] = dumps([{"role": "assistant", "parts": parts, "finish_reason": reason}])
+        parts.extend(tool_call_part(c["id"], c["name"], c["arguments"]) for c in calls)
+        attributes[GEN_AI_OUTPUT_MESSAGES] = dumps([output_message(parts, reason)])
     error = getattr(response, "error", None)
     if error is not None and getattr(error, "code", None):
         attributes[ERROR_TYPE] = str(error.code)
@@ -141,8 +154,8 @@ class ResponsesStreamHandler:
 
     _TERMINAL = frozenset({"response.completed", "response.incomplete", "response.failed"})
 
-    def __init__(self, call: Call) -> None:
-        self.call = call
+    def __init__(self, invocation: Invocation) -> None:
+        self.invocation = invocation
         self.started: Any = None
         self.final: Any = None
         self.error_code: str | None = None
@@ -156,19 +169,22 @@ class ResponsesStreamHandler:
         elif kind == "error":
             self.error_code = str(getattr(event, "code", None) or "error")
 
-    def on_finish(self, error: BaseException | None) -> None:
+    def attributes(self, error: BaseException | None) -> dict[str, Any] | None:
+        invocation = self.invocation
         attributes: dict[str, Any] | None = None
-        try:
-            if self.final is not None:
-                attributes = responses_response_attributes(self.final, self.call.capture)
-            elif self.started is not None:
-                attributes = {GEN_AI_RESPONSE_ID: self.started.id, GEN_AI_RESPONSE_MODEL: self.started.model}
-            failed = self.error_code or (attributes or {}).get(ERROR_TYPE)
-            if error is None and failed:
-                self.call.span.set_status(Status(StatusCode.ERROR, f"response failed: {failed}"))
-                (attributes := attributes or {})[ERROR_TYPE] = failed
-        finally:
-            self.call.end(attributes, error)
+        if self.final is not None:
+            attributes = responses_response_attributes(self.final, invocation.capture)
+        elif self.started is not None:
+            attributes = {GEN_AI_RESPONSE_ID: self.started.id, GEN_AI_RESPONSE_MODEL: self.started.model}
+        failed = self.error_code or (attributes or {}).get(ERROR_TYPE)
+        if error is None and failed:
+            if invocation.owned:
+                invocation.span.set_status(Status(StatusCode.ERROR, f"response failed: {failed}"))
+            (attributes := attributes or {})[ERROR_TYPE] = failed
+        return attributes
+
+    def on_finish(self, error: BaseException | None) -> None:
+        end(self.invocation, lambda: self.attributes(error), error)
 
 
-RESPONSES = Operation(responses_request_attributes, responses_response_attributes, ResponsesStreamHandler)
+RESPONSES = llm_operation(responses_request_attributes, responses_response_attributes, ResponsesStreamHandler)

@@ -1,11 +1,7 @@
-"""The wrapper around one OpenAI API method: guarded before-step, the original call, guarded after-step.
+"""OpenAI's own result shapes: what the after-step returns for raw responses and ``.stream()`` helpers.
 
-An :class:`Operation` says how to read one kind of call (chat, Responses, embeddings): the span name and
-request attributes from the keyword arguments, the response attributes from the result, and a stream
-handler for ``stream=True``. :func:`sync_wrapper` / :func:`async_wrapper` turn it into a wrapt wrapper
-factory for :class:`agentlightning.instrumentation.Patch`.
-
-What the after-step returns, by result:
+The lifecycle (should-I-trace, guarded before/after steps, errors, stream proxies) is the core's
+(``agentlightning.instrumentation.wrap``); this module only knows openai's result types:
 
 - a model object (``ChatCompletion``, ...): the very same object, after its attributes were recorded;
 - a ``Stream`` / ``AsyncStream`` (``stream=True``): a proxy that ends the span when the stream ends, or when
@@ -22,189 +18,88 @@ from __future__ import annotations
 
 import inspect
 import sys
-import traceback
 import weakref
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
-
-import wrapt
-from opentelemetry import context as otel_context
-from opentelemetry import trace
-from opentelemetry.trace import SpanKind, Status, StatusCode
+from typing import Any
 
 from agentlightning.instrumentation import (
     AsyncStreamProxy,
-    InstrumentationConfig,
-    Switch,
+    BaseProxy,
+    Invocation,
+    Operation,
+    StreamHandler,
     SyncStreamProxy,
-    enter_llm_span,
-    exit_llm_span,
     guard,
-    is_suppressed,
-    llm_span_active,
 )
-from agentlightning.semconv import ERROR_TYPE
 
-if TYPE_CHECKING:
-    from opentelemetry.trace import Span, Tracer
+__all__ = ["is_api_error", "llm_operation"]
 
-    from agentlightning.instrumentation import StreamHandler
-
-__all__ = ["Call", "Operation", "async_wrapper", "record_error", "sync_wrapper"]
-
-_REQUEST = guard("openai.request")
 _RESPONSE = guard("openai.response")
-_ERROR = guard("openai.error")
 _PARSE = guard("openai.raw_response.parse")
 
 _IS_RAW: dict[type, bool] = {}
 """Result type -> is it a raw response (``with_raw_response`` / ``with_streaming_response``)?"""
 
-_attach = otel_context.attach
-_detach = otel_context.detach
-_set_span_in_context = trace.set_span_in_context
 
-
-@dataclass(frozen=True)
-class Operation:
-    """How to read one kind of OpenAI call."""
-
-    request: Callable[[dict[str, Any], bool], tuple[str, dict[str, Any]]]
-    """``(kwargs, capture_content) -> (span name, attributes)``."""
-    response: Callable[[Any, bool], dict[str, Any]]
-    """``(result, capture_content) -> attributes``."""
-    stream_handler: Callable[[Call], StreamHandler] | None = None
-
-
-def _is_api_error(error: BaseException) -> bool:
+def is_api_error(error: BaseException) -> bool:
+    """openai's ``APIError``s carry the server's message, never the model's output: kept without capture."""
     openai = sys.modules.get("openai")  # loaded: the error came out of an openai call
     api_error = getattr(openai, "APIError", None)
     return isinstance(api_error, type) and isinstance(error, api_error)
 
 
-def record_error(span: Span, error: BaseException, capture: bool = True) -> None:
-    """Status ERROR, ``error.type`` and an ``exception`` event; the error itself is left untouched.
+def llm_operation(
+    request: Callable[[Any, tuple[Any, ...], dict[str, Any], bool], tuple[str, dict[str, Any]]],
+    response: Callable[[Any, bool], dict[str, Any]],
+    stream: Callable[[Invocation], StreamHandler] | None = None,
+) -> Operation:
+    """An LLM :class:`Operation` whose after-step knows openai's raw responses and stream helpers."""
+    operation: Operation
 
-    Without content capture, only openai's ``APIError``s keep their message: any other error from a call
-    comes from reading the model's output (``parse()``: pydantic's ``ValidationError`` quotes the answer as
-    ``input_value=...``), so its message is withheld from the status and the event (type and frames stay).
-    """
-    kind = type(error)
-    span.set_attribute(ERROR_TYPE, kind.__qualname__)
-    if capture or _is_api_error(error):
-        span.set_status(Status(StatusCode.ERROR, f"{kind.__name__}: {error}"))
-        span.record_exception(error)
-        return
-    span.set_status(Status(StatusCode.ERROR, f"{kind.__name__} (message withheld: content capture is off)"))
-    module = kind.__module__
-    qualified = f"{module}.{kind.__qualname__}" if module and module != "builtins" else kind.__qualname__
-    frames = "".join(traceback.format_tb(error.__traceback__))
-    stacktrace = f"Traceback (most recent call last):\n{frames}{qualified} (message withheld: content capture is off)"
-    span.add_event(
-        "exception",
-        {"exception.type": qualified, "exception.stacktrace": stacktrace, "exception.escaped": "False"},
-    )
-
-
-class Call:
-    """One traced call: its span, and how to end it exactly once."""
-
-    __slots__ = ("_tokens", "capture", "ended", "operation", "span")
-
-    def __init__(self, span: Span, operation: Operation, capture: bool) -> None:
-        self.span = span
-        self.operation = operation
-        self.capture = capture
-        self.ended = False
-        self._tokens: tuple[Any, Any] | None = None
-
-    # ---- the call itself: the span is current and marked as the LLM span ----------------------
-    def enter(self) -> None:
-        self._tokens = (_attach(_set_span_in_context(self.span)), enter_llm_span(self.span))
-
-    def leave(self) -> None:
-        tokens, self._tokens = self._tokens, None
-        if tokens is not None:
-            exit_llm_span(tokens[1])
-            _detach(tokens[0])
-
-    # ---- ending ---------------------------------------------------------------------------------
-    def end(self, attributes: dict[str, Any] | None = None, error: BaseException | None = None) -> None:
-        if self.ended:
-            return
-        self.ended = True
-        span = self.span
-        try:
-            if attributes:
-                span.set_attributes(attributes)
-            if error is not None:
-                record_error(span, error, self.capture)
-        finally:
-            span.end()
-
-    def fail(self, error: BaseException) -> None:
-        with _ERROR:
-            self.end(error=error)
-
-    def finish_with(self, result: Any) -> None:
-        """End with the attributes of a parsed, complete answer."""
-        attributes = None
-        try:
-            attributes = self.operation.response(result, self.capture)
-        finally:
-            self.end(attributes)
-
-    def done(self, result: Any, stream: bool, is_async: bool) -> Any:
-        """The guarded after-step: returns ``result`` or a proxy standing in for it."""
-        with _RESPONSE:
-            try:
-                return self._done(result, stream, is_async)
-            except BaseException:
-                if not self.ended:
-                    self.end()
-                raise
-        return result
-
-    def _done(self, result: Any, stream: bool, is_async: bool) -> Any:
-        raw = _IS_RAW.get(type(result))
+    def result(invocation: Invocation, value: Any, is_stream: bool, is_async: bool) -> Any:
+        raw = _IS_RAW.get(type(value))
         if raw is None:  # once per result type: hasattr on a pydantic model is not free
-            raw = _IS_RAW[type(result)] = hasattr(result, "http_response") and hasattr(result, "parse")
+            raw = _IS_RAW[type(value)] = hasattr(value, "http_response") and hasattr(value, "parse")
         if raw:
-            return self._raw(result, stream, is_async)
-        if stream:
-            return self.stream_proxy(result, is_async)
-        self.finish_with(result)
-        return result
+            return _raw(operation, invocation, value, is_stream, is_async)
+        if is_stream:
+            return stream_proxy(operation, invocation, value, is_async)
+        invocation.finish_with(value, response)
+        return value
 
-    def stream_proxy(self, stream: Any, is_async: bool) -> Any:
-        factory = self.operation.stream_handler
-        if factory is None:  # an operation without streams: nothing to accumulate
-            self.end()
-            return stream
-        handler = factory(self)
-        return _AsyncStream(stream, handler) if is_async else _SyncStream(stream, handler)
-
-    def _raw(self, raw: Any, stream: bool, is_async: bool) -> Any:
-        legacy = any(cls.__name__ == "LegacyAPIResponse" for cls in type(raw).__mro__)
-        if legacy and not stream:
-            # with_raw_response: the body is already read and parse() caches, so the user's own parse()
-            # later returns this very object.
-            parsed: Any = None
-            with _PARSE:
-                try:
-                    parsed = raw.parse()
-                except Exception:
-                    parsed = None  # the user's parse() will raise the same error; not ours to report
-            if parsed is None:
-                self.end()
-            else:
-                self.finish_with(parsed)
-            return raw
-        return RawResponseProxy(raw, self, is_async)
+    operation = Operation("llm", request, response, stream, result=result, message_is_safe=is_api_error)
+    return operation
 
 
-class _ClosingResponse(wrapt.ObjectProxy):  # type: ignore[misc,type-arg]
+def stream_proxy(operation: Operation, invocation: Invocation, stream: Any, is_async: bool) -> Any:
+    factory = operation.stream
+    if factory is None:  # an operation without streams: nothing to accumulate
+        invocation.stop()
+        return stream
+    handler = factory(invocation)
+    return _AsyncStream(stream, handler) if is_async else _SyncStream(stream, handler)
+
+
+def _raw(operation: Operation, invocation: Invocation, raw: Any, stream: bool, is_async: bool) -> Any:
+    legacy = any(cls.__name__ == "LegacyAPIResponse" for cls in type(raw).__mro__)
+    if legacy and not stream:
+        # with_raw_response: the body is already read and parse() caches, so the user's own parse()
+        # later returns this very object.
+        parsed: Any = None
+        with _PARSE:
+            try:
+                parsed = raw.parse()
+            except Exception:
+                parsed = None  # the user's parse() will raise the same error; not ours to report
+        if parsed is None:
+            invocation.stop()
+        else:
+            invocation.finish_with(parsed, operation.response)
+        return raw
+    return RawResponseProxy(raw, operation, invocation, is_async)
+
+
+class _ClosingResponse(BaseProxy):  # type: ignore[misc]
     """The stream's HTTP response: closing it also ends the stream's span (once; later calls are no-ops).
 
     openai's ``.stream()`` helpers (``ChatCompletionStream``, ``ResponseStream``; openai 1.40-3.57) keep
@@ -241,15 +136,16 @@ class _AsyncStream(AsyncStreamProxy):
         return _ClosingResponse(self.__wrapped__.response, self._self_once.finish)
 
 
-class RawResponseProxy(wrapt.ObjectProxy):  # type: ignore[misc,type-arg]
+class RawResponseProxy(BaseProxy):  # type: ignore[misc]
     """Stands in for a raw response whose answer is read later, through ``parse()``."""
 
-    def __init__(self, wrapped: Any, call: Call, is_async: bool) -> None:
+    def __init__(self, wrapped: Any, operation: Operation, invocation: Invocation, is_async: bool) -> None:
         super().__init__(wrapped)
-        self._self_call = call
+        self._self_operation = operation
+        self._self_call = invocation
         self._self_is_async = is_async
         self._self_stream: Any = None
-        self._self_finalizer = weakref.finalize(self, call.end)
+        self._self_finalizer = weakref.finalize(self, invocation.stop)
 
     def _self_parsed(self, parsed: Any) -> Any:
         call = self._self_call
@@ -258,11 +154,11 @@ class RawResponseProxy(wrapt.ObjectProxy):  # type: ignore[misc,type-arg]
         with _RESPONSE:
             if not call.ended and (hasattr(parsed, "__next__") or hasattr(parsed, "__anext__")):
                 self._self_finalizer.detach()  # the stream proxy owns the span from now on
-                self._self_stream = call.stream_proxy(parsed, self._self_is_async)
+                self._self_stream = stream_proxy(self._self_operation, call, parsed, self._self_is_async)
                 return self._self_stream
             if not call.ended:
                 self._self_finalizer.detach()
-                call.finish_with(parsed)
+                call.finish_with(parsed, self._self_operation.response)
         return parsed
 
     def parse(self, *args: Any, **kwargs: Any) -> Any:
@@ -297,65 +193,4 @@ class RawResponseProxy(wrapt.ObjectProxy):  # type: ignore[misc,type-arg]
                 stream._self_once.finish(None)  # the connection is gone: so is the stream
             elif not self._self_call.ended:
                 self._self_finalizer.detach()
-                self._self_call.end()
-
-
-def _start(tracer: Tracer, operation: Operation, config: InstrumentationConfig, kwargs: dict[str, Any]) -> Call:
-    capture = config.capture_content
-    name, attributes = operation.request(kwargs, capture)
-    span = tracer.start_span(name, kind=SpanKind.CLIENT, attributes=attributes)
-    return Call(span, operation, capture)
-
-
-def sync_wrapper(
-    tracer: Tracer, operation: Operation, config: InstrumentationConfig
-) -> Callable[[Switch], Callable[..., Any]]:
-    def factory(switch: Switch) -> Callable[..., Any]:
-        def wrapper(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-            if not switch.on or llm_span_active() or is_suppressed():
-                return wrapped(*args, **kwargs)
-            call = None
-            with _REQUEST:
-                call = _start(tracer, operation, config, kwargs)
-                call.enter()
-            if call is None:
-                return wrapped(*args, **kwargs)
-            try:
-                result = wrapped(*args, **kwargs)
-            except BaseException as error:
-                call.leave()
-                call.fail(error)
-                raise
-            call.leave()
-            return call.done(result, kwargs.get("stream") is True, False)
-
-        return wrapper
-
-    return factory
-
-
-def async_wrapper(
-    tracer: Tracer, operation: Operation, config: InstrumentationConfig
-) -> Callable[[Switch], Callable[..., Any]]:
-    def factory(switch: Switch) -> Callable[..., Any]:
-        async def wrapper(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-            if not switch.on or llm_span_active() or is_suppressed():
-                return await wrapped(*args, **kwargs)
-            call = None
-            with _REQUEST:
-                call = _start(tracer, operation, config, kwargs)
-                call.enter()
-            if call is None:
-                return await wrapped(*args, **kwargs)
-            try:
-                result = await wrapped(*args, **kwargs)
-            except BaseException as error:
-                call.leave()
-                call.fail(error)
-                raise
-            call.leave()
-            return call.done(result, kwargs.get("stream") is True, True)
-
-        return wrapper
-
-    return factory
+                self._self_call.stop()

@@ -1,8 +1,9 @@
 """The OpenAI instrumentation over recorded sessions: cassettes replayed offline, spans as live.
 
-The cassettes under ``cassettes/tests/openai/test_openai_cassettes/`` were recorded from the scripted local server with
-``pytest tests/openai/test_openai_cassettes.py --record-mode=once``. In the default mode (``none``) the
-server is still started, but vcrpy answers every request, so it receives nothing.
+The cassettes under ``instrumentations/openai/cassettes/tests/test_openai_cassettes/`` were recorded from the
+scripted local server with ``pytest instrumentations/openai/tests/test_openai_cassettes.py --record-mode=once``.
+In the default mode (``none``) the server is still started, but vcrpy answers every request, so it receives
+nothing.
 """
 
 from __future__ import annotations

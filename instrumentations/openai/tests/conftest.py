@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import os
+
+os.environ.setdefault("AGENTLIGHTNING_STRICT", "1")  # the guard re-raises our own bugs in tests
+
 from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
 
 import openai
 import pytest
@@ -10,7 +15,11 @@ from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from agentlightning.instrumentation import instrument_openai, uninstrument_all
+from agentlightning.store.base import LightningStore
 from agentlightning.testing import ScriptedOpenAIServer
+from agentlightning.testing.plugin_contract import span_exporter, spans
+
+__all__ = ["span_exporter", "spans"]  # the kit's fixtures, used here as the root conftest's are in tests/
 
 
 @pytest.fixture(scope="session")
@@ -59,3 +68,18 @@ def llm_spans(spans: InMemorySpanExporter) -> Callable[[], list[ReadableSpan]]:
         ]
 
     return get
+
+
+@pytest.fixture(params=["memory", "sqlite"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[LightningStore]:
+    """Each test that takes ``store`` runs once per embedded backend."""
+    from agentlightning.store.memory import InMemoryLightningStore
+    from agentlightning.store.sqlite import SqliteLightningStore
+
+    backend: LightningStore = (
+        InMemoryLightningStore() if request.param == "memory" else SqliteLightningStore(tmp_path / "store.db")
+    )
+    try:
+        yield backend
+    finally:
+        backend.close()

@@ -1,0 +1,36 @@
+"""The one JSON encoder for span attributes, shared by the emitters and every instrumentation plugin.
+
+pydantic models are dumped in JSON mode with serializer warnings off: a model holding a value its field
+type does not declare (openai's ``parse()`` results, a framework's loosely typed messages) must not print a
+``PydanticSerializationUnexpectedValue`` warning on the user's stderr, nor fail the span under ``-W error``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from typing import Any
+
+__all__ = ["dumps", "json_default"]
+
+
+def json_default(value: Any) -> Any:
+    """``json.dumps(default=...)``: pydantic models, dataclasses, sets, tuples, bytes; anything else by ``repr``."""
+    dump = getattr(value, "model_dump", None)
+    if callable(dump):
+        try:
+            return dump(mode="json", warnings=False)
+        except TypeError:  # a model_dump that is not pydantic's
+            return dump()
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return dataclasses.asdict(value)
+    if isinstance(value, (set, frozenset, tuple)):
+        return list(value)
+    if isinstance(value, (bytes, bytearray)):
+        return bytes(value).decode("utf-8", "replace")
+    return repr(value)
+
+
+def dumps(value: Any) -> str:
+    """Compact JSON (``,`` and ``:`` separators, UTF-8 kept) with :func:`json_default`."""
+    return json.dumps(value, default=json_default, ensure_ascii=False, separators=(",", ":"))
