@@ -120,6 +120,7 @@ class Rollout(BaseModel):
     status: RolloutStatus = "queuing"
     config: RolloutConfig = Field(default_factory=RolloutConfig)
     metadata: dict[str, Any] = Field(default_factory=dict)
+    run_id: str | None = None
 
 
 class Attempt(BaseModel):
