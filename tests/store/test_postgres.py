@@ -124,7 +124,7 @@ def test_bad_arguments_say_what_is_wrong(postgres_server: TemporaryPostgres) -> 
     with pytest.raises(ValueError, match="schema must be a lower-case SQL identifier"):
         PostgresLightningStore(postgres_server.dsn(), schema="Robert'); DROP TABLE students;--")
     missing = f"postgresql://postgres:hunter2@/nosuchdb?host={postgres_server.socket_dir}&port={postgres_server.port}"
-    with pytest.raises(ConnectionError, match="could not connect to .*nosuchdb") as info:
+    with pytest.raises(ConnectionError, match=r"could not connect to .*nosuchdb") as info:
         PostgresLightningStore(missing)
     assert "hunter2" not in str(info.value)  # the password never reaches a log
 
