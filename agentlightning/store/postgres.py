@@ -51,6 +51,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import json
 import re
 import threading
 import time
@@ -81,10 +82,11 @@ from agentlightning.types import (
     RolloutMode,
     RolloutStatus,
     Span,
+    new_attempt_id,
     new_rollout_id,
 )
 
-from ._common import QUEUED_ROLLOUT_STATUSES, has_deadline
+from ._common import QUEUED_ROLLOUT_STATUSES, deadline_status, has_deadline
 from ._core import StoreCore
 
 __all__ = [
@@ -121,6 +123,7 @@ def _schema_sql(s: str) -> list[str]:
             seq bigserial PRIMARY KEY,
             rollout_id text NOT NULL UNIQUE,
             status text NOT NULL,
+            end_time double precision,
             mode text,
             run_id text,
             has_deadline boolean NOT NULL DEFAULT false,
@@ -139,7 +142,8 @@ def _schema_sql(s: str) -> list[str]:
             data text NOT NULL,
             PRIMARY KEY (rollout_id, attempt_id)
         )""",
-        f"CREATE INDEX attempts_by_sequence ON {s}.attempts (rollout_id, sequence_id)",
+        f"CREATE UNIQUE INDEX attempts_by_sequence ON {s}.attempts (rollout_id, sequence_id)",
+        f"CREATE INDEX attempts_active ON {s}.attempts (rollout_id) WHERE status IN ('preparing', 'running')",
         f"""CREATE TABLE {s}.spans (
             id bigserial PRIMARY KEY,
             rollout_id text NOT NULL,
@@ -148,7 +152,9 @@ def _schema_sql(s: str) -> list[str]:
             data text NOT NULL
         )""",
         f"CREATE INDEX spans_by_sequence ON {s}.spans (rollout_id, sequence_id, id)",
-        f"CREATE TABLE {s}.queue (pos bigserial PRIMARY KEY, rollout_id text NOT NULL UNIQUE)",
+        # run_id is copied here so that the dequeue reads the queue alone, front first, whatever the statistics say.
+        f"CREATE TABLE {s}.queue (pos bigserial PRIMARY KEY, rollout_id text NOT NULL UNIQUE, run_id text)",
+        f"CREATE INDEX queue_by_run ON {s}.queue (run_id, pos)",
         f"CREATE TABLE {s}.resources (resources_id text PRIMARY KEY, touched bigint NOT NULL, data text NOT NULL)",
         f"CREATE SEQUENCE {s}.resources_touched",
         f"CREATE INDEX resources_by_touch ON {s}.resources (touched)",
@@ -177,6 +183,12 @@ def _safe_dsn(dsn: str) -> str:
         return "<unparsable DSN>"
     params.pop("password", None)
     return make_conninfo("", **{k: v for k, v in params.items() if v is not None})
+
+
+def _configure(conn: psycopg.Connection[Any]) -> None:
+    """Set up a new pool connection. Generic plans: the store's statements are prepared once per connection and
+    their best plan does not depend on the values (re-planning each call cost more than running them)."""
+    conn.execute("SET plan_cache_mode = force_generic_plan")
 
 
 def _retryable(exc: BaseException) -> bool:
@@ -216,10 +228,16 @@ def _require_list(name: str, value: object) -> None:
         raise TypeError(f"{name} must be a list of strings, not a single {type(value).__name__}: use [{value!r}]")
 
 
+_ROLLOUT_COLUMNS = {"status", "end_time"}
+_ATTEMPT_COLUMNS = {"sequence_id"}
+_NOT_IN_TAIL = {"rollout_id", "sequence_id"}  # the dequeue statement puts these in
+
+
 def _dump(model: Rollout | Attempt) -> str:
-    """The model's JSON, or a ``TypeError`` naming the user-given field that cannot be stored."""
+    """The model's JSON without its column-only fields, or a ``TypeError`` naming the user-given field that
+    cannot be stored."""
     try:
-        return model.model_dump_json()
+        return model.model_dump_json(exclude=_ROLLOUT_COLUMNS if isinstance(model, Rollout) else _ATTEMPT_COLUMNS)
     except ValueError as exc:  # PydanticSerializationError, or a circular reference
         culprits: list[tuple[str, Any]] = [("input", model.input)] if isinstance(model, Rollout) else []
         culprits += [(f"metadata under key {key!r}", value) for key, value in model.metadata.items()]
@@ -233,6 +251,21 @@ def _dump(model: Rollout | Attempt) -> str:
                     f"PostgresLightningStore (got {name}): use plain data, a dataclass or a pydantic model ({exc})"
                 ) from exc
         raise
+
+
+def _rollout_from_row(status: str, end_time: float | None, data: str) -> Rollout:
+    # status and end_time live in their columns only (the dequeue statement changes them in SQL).
+    end = "null" if end_time is None else repr(float(end_time))
+    return Rollout.model_validate_json(f'{{"status":"{status}","end_time":{end},{data[1:]}')
+
+
+def _attempt_from_row(sequence_id: int, data: str) -> Attempt:
+    # sequence_id lives in its column only (the dequeue statement computes it in SQL).
+    return Attempt.model_validate_json(f'{{"sequence_id":{sequence_id},{data[1:]}')
+
+
+def _candidate(config: str, sequence_id: int, data: str) -> tuple[RolloutConfig, Attempt]:
+    return RolloutConfig.model_validate_json(config), _attempt_from_row(sequence_id, data)
 
 
 def _span_from_row(sequence_id: int, data: str) -> Span:
@@ -284,6 +317,7 @@ class PostgresLightningStore(StoreCore):
             min_size=min_connections,
             max_size=max(min_connections, max_connections),
             kwargs={"autocommit": True},
+            configure=_configure,
             timeout=max(connect_timeout, reconnect_timeout),
             name=f"agentlightning-{schema}",
             open=False,
@@ -411,10 +445,46 @@ class PostgresLightningStore(StoreCore):
 
     def _compile_sql(self) -> None:
         s = self.schema
-        self._sql_pick = (
-            f"SELECT r.data FROM {s}.queue q JOIN {s}.rollouts r ON r.rollout_id = q.rollout_id "
-            "WHERE (%(run)s::text IS NULL OR r.run_id = %(run)s::text) "
-            "ORDER BY q.pos LIMIT 1 FOR UPDATE OF q, r SKIP LOCKED"
+        # One statement, one round trip, its own transaction: take the front of the queue (skipping rows other
+        # workers hold), unqueue it, make it "preparing" and insert attempt n+1 -- what StoreCore's dequeue does
+        # through its primitives. Any concurrent attempt creation holds the rollout row lock and unqueues it,
+        # so the skipped-or-latest row read here always sees the latest attempts (and a unique index checks).
+        # The attempts still watched for time limits: few rows, found from a partial index first.
+        watched = f"""
+            SELECT r.rollout_id, (r.data::json) -> 'config' AS config FROM {s}.rollouts r
+            WHERE r.has_deadline AND r.status NOT IN {_TERMINAL_SQL}"""
+        active = "a.status IN ('preparing', 'running')"
+        dequeue = f"""
+            WITH picked AS (
+                SELECT q.pos, q.rollout_id FROM {s}.queue q JOIN {s}.rollouts r ON r.rollout_id = q.rollout_id
+                {{where}} ORDER BY q.pos LIMIT 1 FOR UPDATE OF q, r SKIP LOCKED
+            ), unqueued AS (
+                DELETE FROM {s}.queue q USING picked p WHERE q.pos = p.pos
+            ), taken AS (
+                UPDATE {s}.rollouts r SET status = 'preparing', end_time = NULL FROM picked p
+                WHERE r.rollout_id = p.rollout_id
+                RETURNING r.rollout_id, r.status, r.end_time, r.data
+            ), attempt AS (
+                INSERT INTO {s}.attempts (rollout_id, attempt_id, sequence_id, status, data)
+                SELECT t.rollout_id, %(aid)s,
+                       1 + COALESCE((SELECT max(a.sequence_id) FROM {s}.attempts a
+                                     WHERE a.rollout_id = t.rollout_id), 0),
+                       'preparing',
+                       '{{{{"rollout_id":' || to_json(t.rollout_id)::text || ',' || substr(%(tail)s::text, 2)
+                FROM taken t
+                RETURNING sequence_id
+            ), watched AS MATERIALIZED ({watched}
+            ), expiring AS (
+                SELECT json_agg(json_build_array(w.config, a.sequence_id, a.data))::text AS rows
+                FROM watched w JOIN {s}.attempts a ON a.rollout_id = w.rollout_id AND {active}
+            )
+            SELECT e.rows, t.status, t.end_time, t.data, a.sequence_id
+            FROM expiring e LEFT JOIN (taken t CROSS JOIN attempt a) ON true"""
+        self._sql_dequeue_any = dequeue.format(where="")
+        self._sql_dequeue_run = dequeue.format(where="WHERE q.run_id = %(run)s")
+        self._sql_deadlines = (
+            f"WITH watched AS MATERIALIZED ({watched}) SELECT w.config::text, a.sequence_id, a.data "
+            f"FROM watched w JOIN {s}.attempts a ON a.rollout_id = w.rollout_id AND {active}"
         )
 
     # ---- the run_id contract (shared decision 1) and the dequeue with SKIP LOCKED -----------------
@@ -493,17 +563,34 @@ class PostgresLightningStore(StoreCore):
         """Take the oldest queued rollout (of run ``run_id``, if given) and start attempt n+1 on it.
 
         ``FOR UPDATE SKIP LOCKED``: a rollout another worker is taking right now is skipped, not waited for.
-        ``None`` when nothing is queued.
+        ``None`` when nothing is queued. One statement, one round trip: the time-limit check (StoreCore's
+        ``_check_deadlines``, which runs first when an attempt has run out of time) travels with the claim.
         """
-        self._check_deadlines()  # a timed-out attempt may have put its rollout back on the queue
+        if self._closed:
+            raise self._closed_error()
         now = time.time()
-        with self._tx():
-            row = self._conn().execute(self._sql_pick, {"run": run_id}).fetchone()
-            if row is None:
-                return None
-            rollout = Rollout.model_validate_json(row[0])
-            attempt = self._new_attempt(rollout, worker_id, now)
-            self._put_rollout(rollout)
+        attempt = Attempt(
+            rollout_id="", attempt_id=new_attempt_id(), sequence_id=0, start_time=now, worker_id=worker_id
+        )
+        params = {"run": run_id, "aid": attempt.attempt_id, "tail": attempt.model_dump_json(exclude=_NOT_IN_TAIL)}
+        with self._pool.connection() as conn:
+            sql = self._sql_dequeue_any if run_id is None else self._sql_dequeue_run
+            row = conn.execute(sql, params).fetchone()
+        watched: str | None = None if row is None else row[0]
+        candidates = json.loads(watched) if watched else []
+        expired = any(
+            deadline_status(RolloutConfig.model_validate(c), _attempt_from_row(q, a), now) for c, q, a in candidates
+        )
+        claimed = row is not None and row[3] is not None
+        if expired:
+            self._check_deadlines()  # marks them and requeues per retry_condition; then the claim is retried
+            if not claimed:
+                return await self.dequeue_rollout(worker_id, run_id=run_id)
+        if row is None or not claimed:
+            return None
+        _, status, end_time, data, sequence_id = row
+        rollout = _rollout_from_row(status, end_time, data)
+        attempt.rollout_id, attempt.sequence_id = rollout.rollout_id, int(sequence_id)
         return self._attempted(rollout, attempt)
 
     @_reconnecting
@@ -544,15 +631,16 @@ class PostgresLightningStore(StoreCore):
     # ---- rollouts and queue ----------------------------------------------------------------------
 
     def _get_rollout(self, rollout_id: str) -> Rollout | None:
-        sql = f"SELECT data FROM {self.schema}.rollouts WHERE rollout_id = %s{self._lock_clause()}"
+        sql = f"SELECT status, end_time, data FROM {self.schema}.rollouts WHERE rollout_id = %s{self._lock_clause()}"
         row = self._conn().execute(sql, (rollout_id,)).fetchone()
-        return None if row is None else Rollout.model_validate_json(row[0])
+        return None if row is None else _rollout_from_row(*row)
 
     def _get_rollouts(self, rollout_ids: list[str]) -> dict[str, Rollout]:
         rows = self._conn().execute(
-            f"SELECT rollout_id, data FROM {self.schema}.rollouts WHERE rollout_id = ANY(%s)", (rollout_ids,)
+            f"SELECT rollout_id, status, end_time, data FROM {self.schema}.rollouts WHERE rollout_id = ANY(%s)",
+            (rollout_ids,),
         )
-        return {rid: Rollout.model_validate_json(data) for rid, data in rows}
+        return {rid: _rollout_from_row(status, end, data) for rid, status, end, data in rows}
 
     def _get_rollout_states(self, rollout_ids: list[str]) -> dict[str, tuple[str, bool]]:
         rows = self._conn().execute(
@@ -592,19 +680,20 @@ class PostgresLightningStore(StoreCore):
         where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
         params += [limit if limit >= 0 else None, max(0, offset)]
         rows = self._conn().execute(
-            f"SELECT data FROM {self.schema}.rollouts{where} ORDER BY seq LIMIT %s OFFSET %s", params
+            f"SELECT status, end_time, data FROM {self.schema}.rollouts{where} ORDER BY seq LIMIT %s OFFSET %s", params
         )
-        return [Rollout.model_validate_json(data) for (data,) in rows]
+        return [_rollout_from_row(*row) for row in rows]
 
     def _put_rollout(self, rollout: Rollout) -> None:
         self._conn().execute(
-            f"INSERT INTO {self.schema}.rollouts (rollout_id, status, mode, run_id, has_deadline, data) "
-            "VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (rollout_id) DO UPDATE SET status = excluded.status, "
-            "mode = excluded.mode, run_id = excluded.run_id, has_deadline = excluded.has_deadline, "
-            "data = excluded.data",
+            f"INSERT INTO {self.schema}.rollouts (rollout_id, status, end_time, mode, run_id, has_deadline, data) "
+            "VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT (rollout_id) DO UPDATE SET status = excluded.status, "
+            "end_time = excluded.end_time, mode = excluded.mode, run_id = excluded.run_id, "
+            "has_deadline = excluded.has_deadline, data = excluded.data",
             (
                 rollout.rollout_id,
                 rollout.status,
+                rollout.end_time,
                 rollout.mode,
                 getattr(rollout, "run_id", None),
                 has_deadline(rollout.config),
@@ -615,8 +704,8 @@ class PostgresLightningStore(StoreCore):
     def _queue_push(self, rollout_id: str) -> None:
         s = self.schema
         self._conn().execute(
-            f"INSERT INTO {s}.queue (rollout_id) VALUES (%s) "
-            f"ON CONFLICT (rollout_id) DO UPDATE SET pos = nextval('{s}.queue_pos_seq')",
+            f"INSERT INTO {s}.queue (rollout_id, run_id) SELECT rollout_id, run_id FROM {s}.rollouts "
+            f"WHERE rollout_id = %s ON CONFLICT (rollout_id) DO UPDATE SET pos = nextval('{s}.queue_pos_seq')",
             (rollout_id,),
         )
 
@@ -637,29 +726,31 @@ class PostgresLightningStore(StoreCore):
         row = (
             self._conn()
             .execute(
-                f"SELECT data FROM {self.schema}.attempts WHERE rollout_id = %s AND attempt_id = %s",
+                f"SELECT sequence_id, data FROM {self.schema}.attempts WHERE rollout_id = %s AND attempt_id = %s",
                 (rollout_id, attempt_id),
             )
             .fetchone()
         )
-        return None if row is None else Attempt.model_validate_json(row[0])
+        return None if row is None else _attempt_from_row(*row)
 
     def _get_attempts(self, rollout_id: str) -> list[Attempt]:
         rows = self._conn().execute(
-            f"SELECT data FROM {self.schema}.attempts WHERE rollout_id = %s ORDER BY sequence_id", (rollout_id,)
+            f"SELECT sequence_id, data FROM {self.schema}.attempts WHERE rollout_id = %s ORDER BY sequence_id",
+            (rollout_id,),
         )
-        return [Attempt.model_validate_json(data) for (data,) in rows]
+        return [_attempt_from_row(*row) for row in rows]
 
     def _get_latest_attempt(self, rollout_id: str) -> Attempt | None:
         row = (
             self._conn()
             .execute(
-                f"SELECT data FROM {self.schema}.attempts WHERE rollout_id = %s ORDER BY sequence_id DESC LIMIT 1",
+                f"SELECT sequence_id, data FROM {self.schema}.attempts WHERE rollout_id = %s "
+                "ORDER BY sequence_id DESC LIMIT 1",
                 (rollout_id,),
             )
             .fetchone()
         )
-        return None if row is None else Attempt.model_validate_json(row[0])
+        return None if row is None else _attempt_from_row(*row)
 
     def _put_attempt(self, attempt: Attempt) -> None:
         self._conn().execute(
@@ -670,13 +761,7 @@ class PostgresLightningStore(StoreCore):
         )
 
     def _deadline_candidates(self) -> list[tuple[RolloutConfig, Attempt]]:
-        s = self.schema
-        rows = self._conn().execute(
-            f"SELECT ((r.data::json) -> 'config')::text, a.data FROM {s}.rollouts r "
-            f"JOIN {s}.attempts a ON a.rollout_id = r.rollout_id "
-            f"WHERE r.has_deadline AND r.status NOT IN {_TERMINAL_SQL} AND a.status IN ('preparing', 'running')"
-        )
-        return [(RolloutConfig.model_validate_json(config), Attempt.model_validate_json(data)) for config, data in rows]
+        return [_candidate(*row) for row in self._conn().execute(self._sql_deadlines)]
 
     # ---- spans -----------------------------------------------------------------------------------
 
