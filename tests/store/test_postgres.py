@@ -15,6 +15,7 @@ import threading
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
@@ -336,3 +337,41 @@ async def test_open_store_picks_the_backend_from_the_url(
     finally:
         for store in opened:
             store.close()
+
+
+async def test_runs_keep_their_rollouts_apart(make_postgres_store: MakeStore) -> None:
+    """Shared decision 1 (run isolation), on PostgreSQL: run_id on the rollout, and every filter by it."""
+    with make_postgres_store() as store:
+        a1 = await store.enqueue_rollout({"n": 1}, run_id="run-a")
+        b1 = await store.enqueue_rollout({"n": 2}, run_id="run-b")
+        free = await store.enqueue_rollout({"n": 3})
+        started = await store.start_rollout({"n": 4}, run_id="run-b")
+        assert (a1.run_id, b1.run_id, free.run_id, started.run_id) == ("run-a", "run-b", None, "run-b")
+
+        taken = await store.dequeue_rollout("w", run_id="run-b")
+        assert taken is not None and taken.rollout_id == b1.rollout_id and taken.run_id == "run-b"
+        assert await store.dequeue_rollout("w", run_id="run-b") is None  # run-b's queue is empty now
+        assert [r.rollout_id for r in await store.query_rollouts(run_id="run-b")] == [
+            b1.rollout_id,
+            started.rollout_id,
+        ]
+        anything = await store.dequeue_rollout("w")  # no run given: any run, front of the queue first
+        assert anything is not None and anything.rollout_id == a1.rollout_id
+        fetched = await store.get_rollout_by_id(a1.rollout_id)
+        assert fetched is not None and fetched.run_id == "run-a"
+
+
+@pytest.mark.parametrize(
+    ("call", "name"),
+    [
+        (lambda s: s.query_rollouts(status_in="queuing"), "status_in"),
+        (lambda s: s.query_rollouts(rollout_id_in="ro-000000000000"), "rollout_id_in"),
+        (lambda s: s.wait_for_rollouts("ro-000000000000", timeout=0), "rollout_ids"),
+    ],
+)
+async def test_a_string_given_for_a_list_is_a_type_error(
+    make_postgres_store: MakeStore, call: Callable[[PostgresLightningStore], Any], name: str
+) -> None:
+    with make_postgres_store() as store:
+        with pytest.raises(TypeError, match=f"{name} must be a list"):
+            await call(store)
