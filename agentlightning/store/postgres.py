@@ -20,7 +20,10 @@ safe under concurrency:
 - Every read-modify-write is one transaction that locks the rollout row it changes (``SELECT ... FOR
   UPDATE``): two hosts finishing, timing out or heartbeating the same rollout never lose each other's change.
 - ``dequeue_rollout`` takes the front of the queue with ``FOR UPDATE SKIP LOCKED``: workers never wait for
-  each other and never take the same rollout.
+  each other and never take the same rollout. It is the one method not built from the core's primitives: the
+  claim (unqueue, rollout ``preparing``, attempt n+1, and the time-limit check) is one SQL statement, one
+  round trip, because every worker of every host calls it in a loop (4-5x the claims/s of the primitive
+  path). A unique index on ``(rollout_id, attempt sequence_id)`` backs it up.
 - Span sequence ids come from a per-rollout counter bumped under that row lock (``UPDATE ... RETURNING``):
   unique and strictly increasing in commit order, whatever the number of concurrent writers.
 - ``wait_for_rollouts`` is woken by ``LISTEN``/``NOTIFY``: a trigger notifies when a rollout enters or
