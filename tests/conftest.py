@@ -8,8 +8,10 @@ test suites).
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+import uuid
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -21,6 +23,10 @@ from agentlightning.instrumentation._guard import reset_guard_reports
 from agentlightning.store.base import LightningStore
 from agentlightning.testing.otel import get_open_span_tracker, get_test_exporter
 from agentlightning.tracer.otel import OtelTracer
+
+if TYPE_CHECKING:
+    from agentlightning.store.postgres import PostgresLightningStore
+    from agentlightning.testing.postgres import TemporaryPostgres
 
 
 def _memory_store(tmp_path: Path) -> LightningStore:
@@ -35,14 +41,54 @@ def _sqlite_store(tmp_path: Path) -> LightningStore:
     return SqliteLightningStore(tmp_path / "store.db")
 
 
-# Every store backend; a new one (a server-grade store, say) joins every store-using test by adding one entry.
+# Every store backend; a new one joins every store-using test by adding one entry. PostgreSQL is one too, made
+# by make_store() through the make_postgres_store fixture (its stores need the session's server).
 STORE_FACTORIES = {"memory": _memory_store, "sqlite": _sqlite_store}
+STORE_NAMES = [*sorted(STORE_FACTORIES), "postgres"]
 
 
-@pytest.fixture(params=sorted(STORE_FACTORIES))
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[TemporaryPostgres]:
+    """One real PostgreSQL server for the whole session (the system's binaries, a temporary directory).
+
+    Fails every test that needs it, with the reason, when it cannot start: never a silent skip.
+    """
+    from agentlightning.testing.postgres import PostgresUnavailableError, TemporaryPostgres
+
+    try:
+        server = TemporaryPostgres().start()
+    except PostgresUnavailableError as exc:
+        pytest.fail(f"cannot start the test PostgreSQL server: {exc}", pytrace=False)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def make_postgres_store(postgres_server: TemporaryPostgres) -> Callable[..., PostgresLightningStore]:
+    """``make_postgres_store(**kwargs)``: a ``PostgresLightningStore`` in a fresh schema of the session's server."""
+    from agentlightning.store.postgres import PostgresLightningStore
+
+    def make(**kwargs: Any) -> PostgresLightningStore:
+        kwargs.setdefault("schema", f"t_{uuid.uuid4().hex[:16]}")
+        return PostgresLightningStore(postgres_server.dsn(), **kwargs)
+
+    return make
+
+
+def make_store(name: str, request: pytest.FixtureRequest, tmp_path: Path) -> LightningStore:
+    """The store backend ``name`` (a key of ``STORE_FACTORIES``), empty."""
+    if name == "postgres":  # needs the session's server, so it is made through its fixture
+        store: LightningStore = request.getfixturevalue("make_postgres_store")()
+        return store
+    return STORE_FACTORIES[name](tmp_path)
+
+
+@pytest.fixture(params=STORE_NAMES)
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[LightningStore]:
     """Each test that takes ``store`` runs once per backend."""
-    backend = STORE_FACTORIES[request.param](tmp_path)
+    backend = make_store(request.param, request, tmp_path)
     try:
         yield backend
     finally:

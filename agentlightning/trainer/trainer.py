@@ -21,8 +21,9 @@ A progress bar shows on a terminal. On Ctrl-C the runners stop, their
 attempts end ``failed`` and every unfinished rollout of the run is marked ``cancelled``: none is left
 ``running`` in the store.
 
-Defaults: ``tracer=OtelTracer()``, ``adapter=TracerTraceToTriplet()``, ``store=SqliteLightningStore`` at
-``$AGENTLIGHTNING_STORE`` or ``.agentlightning/store.db`` in the working directory.
+Defaults: ``tracer=OtelTracer()``, ``adapter=TracerTraceToTriplet()``, ``store=open_store(...)`` of
+``$AGENTLIGHTNING_STORE`` (a path: SQLite; a ``postgresql://`` URL: PostgreSQL) or ``.agentlightning/store.db``
+in the working directory.
 """
 
 from __future__ import annotations
@@ -108,9 +109,9 @@ class Trainer:
     @property
     def store(self) -> LightningStore:
         if self._store is None:
-            from agentlightning.store.sqlite import SqliteLightningStore
+            from agentlightning.store import open_store
 
-            self._store = SqliteLightningStore(os.environ.get(semconv.STORE_ENV) or DEFAULT_STORE_PATH)
+            self._store = open_store(os.environ.get(semconv.STORE_ENV) or DEFAULT_STORE_PATH)
         return self._store
 
     @property

@@ -17,12 +17,17 @@ BACKENDS: dict[str, Callable[[Path], LightningStore]] = {
     "memory": lambda tmp_path: InMemoryLightningStore(),
     "sqlite": lambda tmp_path: SqliteLightningStore(tmp_path / "store.db"),
 }
+# PostgreSQL joins too; its stores need the session's server, so they come from the make_postgres_store fixture.
+NAMES = [*sorted(BACKENDS), "postgres"]
 
 
-@pytest.fixture(params=sorted(BACKENDS))
+@pytest.fixture(params=NAMES)
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[LightningStore]:
     """A fresh, empty store of each backend."""
-    backend = BACKENDS[request.param](tmp_path)
+    if request.param == "postgres":
+        backend: LightningStore = request.getfixturevalue("make_postgres_store")()
+    else:
+        backend = BACKENDS[request.param](tmp_path)
     yield backend
     backend.close()
 
