@@ -36,7 +36,7 @@ if TYPE_CHECKING:
 
 __all__ = ["run_command"]
 
-_OWN_FILES = {os.path.abspath(__file__), os.path.abspath(runpy.__file__)}
+_OWN_FILES = {os.path.abspath(__file__), os.path.abspath(runpy.__file__), "<frozen runpy>"}
 
 
 def _check_target(ns: argparse.Namespace) -> str:
@@ -111,9 +111,13 @@ def _execute(target: str, module: bool, args: list[str]) -> tuple[int, str]:
 def _print_user_traceback(exc: BaseException) -> None:
     """The traceback Python would print: the frames of this command and of runpy are left out."""
     tb = exc.__traceback__
-    while tb is not None and os.path.abspath(tb.tb_frame.f_code.co_filename) in _OWN_FILES:
+    while tb is not None and _own(tb.tb_frame.f_code.co_filename):
         tb = tb.tb_next
     traceback.print_exception(type(exc), exc, tb)
+
+
+def _own(filename: str) -> bool:
+    return filename in _OWN_FILES or os.path.abspath(filename) in _OWN_FILES
 
 
 def _collect(store: LightningStore, run: Rollout, since: float) -> list[tuple[Rollout, list[Any]]]:
