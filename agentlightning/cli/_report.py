@@ -74,7 +74,7 @@ def _resources(store: LightningStore, ids: set[str]) -> dict[str, Any]:
             template = getattr(resource, "template", None)
             model = getattr(resource, "model", None)
             described[name] = template if template is not None else f"{type(resource).__name__} {model or ''}".strip()
-        result[resources_id] = {"version": update.version, "resources": described}
+        result[resources_id] = {"version": update.version, "created": update.create_time, "resources": described}
     return result
 
 

@@ -57,8 +57,15 @@ def env(base_url: str = "http://127.0.0.1:9/v1", **extra: str) -> dict[str, str]
     return result
 
 
-def run_cli(args: list[str], cwd: Path, *, base_url: str = "http://127.0.0.1:9/v1", program: str = RUN,
-            timeout: float = 120, **extra: str) -> subprocess.CompletedProcess[str]:
+def run_cli(
+    args: list[str],
+    cwd: Path,
+    *,
+    base_url: str = "http://127.0.0.1:9/v1",
+    program: str = RUN,
+    timeout: float = 120,
+    **extra: str,
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [program, *args], cwd=cwd, env=env(base_url, **extra), capture_output=True, text=True, timeout=timeout
     )

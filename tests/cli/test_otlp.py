@@ -70,7 +70,9 @@ def collector() -> Iterator[Collector]:
     c.close()
 
 
-def test_otlp_endpoint_delivers_the_runs_spans(tmp_path: Path, server: ScriptedOpenAIServer, collector: Collector) -> None:
+def test_otlp_endpoint_delivers_the_runs_spans(
+    tmp_path: Path, server: ScriptedOpenAIServer, collector: Collector
+) -> None:
     out = run_cli(["--otlp-endpoint", collector.url, str(write_agent(tmp_path))], tmp_path, base_url=server.base_url)
     assert out.returncode == 0, out.stderr
     assert set(collector.paths) == {"/v1/traces"}
@@ -102,9 +104,7 @@ def test_the_standard_environment_variable_exports_a_plain_tracer(tmp_path: Path
     assert [name for name, _ in collector.spans] == ["agentlightning.annotation"]
 
 
-def test_a_collector_that_never_answers_does_not_hold_up_the_run(
-    tmp_path: Path, server: ScriptedOpenAIServer
-) -> None:
+def test_a_collector_that_never_answers_does_not_hold_up_the_run(tmp_path: Path, server: ScriptedOpenAIServer) -> None:
     # A socket that listens but never accepts: connections succeed, requests are never answered.
     with socket.socket() as hung:
         hung.bind(("127.0.0.1", 0))

@@ -15,7 +15,9 @@ from ._helpers import CLI, RUN, env, llm_spans, run_cli, run_rollout_id, shape, 
 pytestmark = pytest.mark.slow
 
 
-def test_a_run_traces_the_script_into_its_rollout_and_summarises_it(tmp_path: Path, server: ScriptedOpenAIServer) -> None:
+def test_a_run_traces_the_script_into_its_rollout_and_summarises_it(
+    tmp_path: Path, server: ScriptedOpenAIServer
+) -> None:
     script = write_agent(tmp_path)
     out = run_cli([str(script), "one", "--two"], tmp_path, base_url=server.base_url)
     assert out.returncode == 0, out.stderr
@@ -26,8 +28,13 @@ def test_a_run_traces_the_script_into_its_rollout_and_summarises_it(tmp_path: Pa
     calls = llm_spans(spans)
     assert [s.name for s in calls] == ["chat tiny", "chat tiny"]
     assert all(s.rollout_id == rollout_id for s in spans)
-    for line in ("rollouts    1 (succeeded 1)", "LLM calls   2 (tiny 2)", "tool calls  0", "errors      0",
-                 "rewards     1: mean 0.75"):
+    for line in (
+        "rollouts    1 (succeeded 1)",
+        "LLM calls   2 (tiny 2)",
+        "tool calls  0",
+        "errors      0",
+        "rewards     1: mean 0.75",
+    ):
         assert line in out.stderr, out.stderr
     tokens_in = sum(s.attributes["gen_ai.usage.input_tokens"] for s in calls)
     tokens_out = sum(s.attributes["gen_ai.usage.output_tokens"] for s in calls)
@@ -57,7 +64,9 @@ def test_an_uncaught_exception_prints_its_traceback_fails_the_rollout_and_exits_
     assert len(llm_spans(spans)) == 2
 
 
-def test_ctrl_c_stores_the_spans_cancels_the_rollout_and_exits_130(tmp_path: Path, server: ScriptedOpenAIServer) -> None:
+def test_ctrl_c_stores_the_spans_cancels_the_rollout_and_exits_130(
+    tmp_path: Path, server: ScriptedOpenAIServer
+) -> None:
     proc = subprocess.Popen(
         [RUN, str(write_agent(tmp_path)), "sleep"],
         cwd=tmp_path,

@@ -72,7 +72,9 @@ def test_export_spans_and_messages(filled: tuple[Path, str]) -> None:
 
 
 def test_capture_content_gives_messages_records(tmp_path: Path, server: ScriptedOpenAIServer) -> None:
-    assert run_cli(["--capture-content", str(write_agent(tmp_path))], tmp_path, base_url=server.base_url).returncode == 0
+    assert (
+        run_cli(["--capture-content", str(write_agent(tmp_path))], tmp_path, base_url=server.base_url).returncode == 0
+    )
     out = run_cli(["export", "--format", "messages"], tmp_path, program=CLI)
     records = [json.loads(line) for line in out.stdout.splitlines()]
     assert [r["messages"][0]["content"] for r in records] == ["What is 2 + 2?", "What is 3 + 3?"]
@@ -113,8 +115,11 @@ def test_bad_input_is_one_line_exit_2_and_writes_nothing(tmp_path: Path) -> None
 
 def test_an_unknown_rollout_id_is_a_usage_error(filled: tuple[Path, str]) -> None:
     cwd, _ = filled
-    for command in (["show", "ro-000000000000"], ["export", "--rollout", "ro-000000000000"],
-                    ["report", "--rollout", "ro-000000000000"]):
+    for command in (
+        ["show", "ro-000000000000"],
+        ["export", "--rollout", "ro-000000000000"],
+        ["report", "--rollout", "ro-000000000000"],
+    ):
         error = _one_error_line(run_cli(command, cwd, program=CLI))
         assert "no rollout ro-000000000000 in the store" in error
     assert not (cwd / "report.html").exists()
