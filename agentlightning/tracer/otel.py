@@ -13,6 +13,9 @@ trace per rollout attempt; under a span of the program's own when one is current
 to a ``ThreadPoolExecutor`` (``loop.run_in_executor`` too) or a ``threading.Thread`` carries the trace
 context along (see ``agentlightning.tracer._threads``; installed when the first ``OtelTracer`` is used,
 removed with :func:`agentlightning.tracer.uninstall_context_propagation`).
+
+``OtelTracer(otlp_endpoint="http://localhost:4318")`` (or ``OTEL_EXPORTER_OTLP_ENDPOINT``) also exports
+every span to an OpenTelemetry collector over OTLP/HTTP; see ``agentlightning.tracer._otlp``.
 """
 
 from __future__ import annotations
@@ -60,14 +63,24 @@ class OtelTracer(Tracer):
 
     ``max_queue`` bounds the spans waiting for the store (back-pressure beyond it); ``max_batch`` is the most
     spans written in one store call; ``linger`` is how long (seconds) the writer waits to gather a batch
-    when nobody is waiting for it (leaving a trace context never waits for it).
+    when nobody is waiting for it (leaving a trace context never waits for it). ``otlp_endpoint`` (a
+    collector's base URL) also exports every span over OTLP/HTTP (``pip install 'agentlightning[otlp]'``).
     """
 
-    def __init__(self, *, max_queue: int = 16384, max_batch: int = 2048, linger: float = 0.05) -> None:
+    def __init__(
+        self,
+        *,
+        max_queue: int = 16384,
+        max_batch: int = 2048,
+        linger: float = 0.05,
+        otlp_endpoint: str | None = None,
+    ) -> None:
         super().__init__()
         self.max_queue = max_queue
         self.max_batch = max_batch
         self.linger = linger
+        self.otlp_endpoint = otlp_endpoint
+        self.otlp_processor: Any = None  # the BatchSpanProcessor exporting over OTLP, when one is configured
         self._provider: TracerProvider | None = None
         self._processor: RolloutSpanProcessor | None = None
         self._otel_tracer: trace_api.Tracer | None = None
@@ -116,12 +129,33 @@ class OtelTracer(Tracer):
             return tracer
         with self._lock:
             if self._otel_tracer is None:
+                joined = isinstance(trace_api.get_tracer_provider(), TracerProvider)
                 provider = self._setup_provider()
                 self._processor = install_processor(provider)
+                self._setup_otlp(provider, joined)
                 self._provider = provider
                 self._otel_tracer = provider.get_tracer(INSTRUMENTATION_NAME)
                 install_context_propagation()  # work the agent hands to threads stays in its rollout
             return self._otel_tracer
+
+    def _setup_otlp(self, provider: TracerProvider, joined: bool) -> None:
+        """OTLP export: the keyword always; the environment only on a provider of our own (see ``_otlp``)."""
+        endpoint, exact = self.otlp_endpoint, False
+        if endpoint is None and not joined:
+            traces = os.environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "").strip()
+            endpoint, exact = (
+                (traces, True) if traces else (os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT", "").strip(), False)
+            )
+        if not endpoint:
+            return
+        from ._otlp import install_otlp_export
+
+        try:
+            self.otlp_processor = install_otlp_export(provider, endpoint, from_env=exact)
+        except ImportError as exc:
+            if self.otlp_endpoint is not None:
+                raise
+            logger.warning("%s; spans are stored but not exported.", exc)
 
     @property
     def provider(self) -> TracerProvider:

@@ -1,0 +1,57 @@
+"""Which store a command uses, and opening it without surprises.
+
+``--store`` (a SQLite file path), else ``AGENTLIGHTNING_STORE``, else ``.agentlightning/store.db`` in the
+working directory -- the same default as ``Trainer``. Reading commands (``show``, ``ls``, ``export``,
+``report``) never create a store: a missing one is a usage error saying how to make it.
+
+:func:`open_store` is the one place that maps a URL or path to a store; PostgreSQL URLs are reported as
+unsupported by this command until the server store is available.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from agentlightning import semconv
+
+from ._errors import UsageError
+
+if TYPE_CHECKING:
+    from agentlightning.store.base import LightningStore
+
+__all__ = ["DEFAULT_STORE", "open_store", "store_location"]
+
+DEFAULT_STORE = os.path.join(".agentlightning", "store.db")
+
+
+def store_location(option: str | None) -> str:
+    """The store URL or path from ``--store``, ``AGENTLIGHTNING_STORE`` or the default."""
+    return option or os.environ.get(semconv.STORE_ENV) or DEFAULT_STORE
+
+
+def open_store(url_or_path: str, *, create: bool) -> LightningStore:
+    """Open the store; ``create=False`` refuses to make a new one. Bad input raises :class:`UsageError`."""
+    if "://" in url_or_path:
+        scheme = url_or_path.split("://", 1)[0]
+        raise UsageError(
+            f"store {url_or_path!r}: {scheme}:// stores are not supported by this version of the command; "
+            "give the path of a SQLite store file (default .agentlightning/store.db)"
+        )
+    path = Path(url_or_path)
+    if path.is_dir():
+        raise UsageError(f"store {url_or_path!r} is a directory; give the path of the store file inside it")
+    if not create and not path.exists():
+        raise UsageError(
+            f"no store at {url_or_path}: run a script with `agentlightning-run script.py` first, "
+            "or point --store / AGENTLIGHTNING_STORE at an existing store"
+        )
+    from agentlightning.store.sqlite import NotASqliteDatabaseError, SqliteLightningStore
+
+    try:
+        return SqliteLightningStore(path)
+    except NotASqliteDatabaseError as exc:
+        raise UsageError(f"store {url_or_path!r} is not an agentlightning store ({exc}); give another path") from None
+    except OSError as exc:
+        raise UsageError(f"cannot open the store {url_or_path!r}: {exc.strerror or exc}") from None
