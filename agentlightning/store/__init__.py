@@ -4,11 +4,14 @@
 - :class:`InMemoryLightningStore`: in process memory; fast, not persistent (``agentlightning.store.memory``).
 - :class:`SqliteLightningStore`: one SQLite file, durable, shared by processes (``agentlightning.store.sqlite``).
 
+- :class:`RunStore`: one run's view of a store, what a Trainer hands its algorithm (``agentlightning.store._run``).
+
 Both backends share one implementation of the rules (``agentlightning.store._core``) and one test suite.
 """
 
 from __future__ import annotations
 
+from ._run import RunStore
 from .base import LightningStore
 from .memory import InMemoryLightningStore
 from .sqlite import CorruptStoreError, NotASqliteDatabaseError, SqliteLightningStore
@@ -18,5 +21,6 @@ __all__ = [
     "InMemoryLightningStore",
     "LightningStore",
     "NotASqliteDatabaseError",
+    "RunStore",
     "SqliteLightningStore",
 ]
