@@ -11,8 +11,15 @@ For every rollout it takes, a runner:
    a list of spans is stored as given (``Span`` as is, OpenTelemetry spans and ``SpanCoreFields`` under
    this attempt), ``[]`` only warns;
 5. marks the attempt ``succeeded``, or ``failed`` when the agent raised (the exception is recorded on the
-   root span: status ERROR and an ``exception`` event) or returned something unusable;
+   root span: status ERROR and an ``exception`` event) or returned something unusable; when the runner
+   itself is cancelled mid-rollout (Ctrl-C under a Trainer), the rollout becomes ``cancelled`` (and its
+   attempt ``failed``), never ``failed`` or retried;
 6. calls the hooks: ``on_trace_start`` / ``on_rollout_start`` / ``on_rollout_end`` / ``on_trace_end``.
+
+While the agent runs, a :class:`~agentlightning.runner._heartbeat.Heartbeat` thread beats for the attempt
+(``update_attempt(last_heartbeat_time=...)``), so the store can tell a slow agent from a dead process.
+A runner given a ``run_id`` (``init_worker(..., run_id=...)``; the Trainer does) takes only that run's
+rollouts from the queue.
 
 Several runners share one store and one tracer safely: each rollout's spans go to its own attempt.
 """
@@ -37,6 +44,7 @@ from agentlightning.emitter._common import check_number
 from agentlightning.tracer._state import current_trace_state
 from agentlightning.types import (
     TERMINAL_ATTEMPT_STATUSES,
+    TERMINAL_ROLLOUT_STATUSES,
     AttemptedRollout,
     AttemptStatus,
     Hook,
@@ -44,6 +52,8 @@ from agentlightning.types import (
     Span,
     SpanCoreFields,
 )
+
+from ._heartbeat import Heartbeat
 
 if TYPE_CHECKING:
     from agentlightning.litagent.litagent import LitAgent, RolloutRawResult
@@ -72,6 +82,9 @@ class LitAgentRunner:
         self._store: LightningStore | None = None
         self._executor: Executor | None = None
         self._tasks: Mapping[str, Any] | None = None
+        self.run_id: str | None = None
+        self._heartbeat: Heartbeat | None = None
+        self._own_heartbeat: Heartbeat | None = None
 
     # ---- lifecycle ------------------------------------------------------------------------------
 
@@ -96,13 +109,29 @@ class LitAgentRunner:
         self._tasks = tasks
         agent.set_runner(self)
 
-    def init_worker(self, worker_id: int | str, store: LightningStore) -> None:
-        """Bind the runner to a store; its attempts carry ``worker_id``."""
+    def init_worker(
+        self,
+        worker_id: int | str,
+        store: LightningStore,
+        *,
+        run_id: str | None = None,
+        heartbeat: Heartbeat | None = None,
+    ) -> None:
+        """Bind the runner to a store; its attempts carry ``worker_id``.
+
+        ``run_id``: take only rollouts of that run (``None``: any). ``heartbeat``: a shared heartbeat thread
+        (default: the runner makes its own, on the first rollout it runs).
+        """
         self.worker_id = str(worker_id)
         self._store = store
+        self.run_id = run_id
+        self._heartbeat = heartbeat
         self.tracer.init_worker(worker_id, store)
 
     def teardown_worker(self, worker_id: int | str | None = None) -> None:
+        if self._own_heartbeat is not None:
+            self._own_heartbeat.stop()
+            self._own_heartbeat = None
         self.tracer.teardown_worker(worker_id)
 
     def teardown(self) -> None:
@@ -129,7 +158,7 @@ class LitAgentRunner:
         """
         done = 0
         while self.max_rollouts is None or done < self.max_rollouts:
-            rollout = await self.store.dequeue_rollout(worker_id=self.worker_id)
+            rollout = await self.store.dequeue_rollout(worker_id=self.worker_id, run_id=self.run_id)
             if rollout is None:
                 if stop is not None and stop.is_set():
                     break
@@ -150,8 +179,10 @@ class LitAgentRunner:
         store, agent, tracer = self.store, self.agent, self.tracer
         rollout_id, attempt_id = rollout.rollout_id, rollout.attempt.attempt_id
         await store.update_attempt(rollout_id, attempt_id, status="running", worker_id=self.worker_id)
-        # "failed" until the agent says otherwise; also what a cancelled (Ctrl-C) attempt ends as
-        status: AttemptStatus = "failed"
+        heartbeat = self._beating()
+        heartbeat.add(rollout_id, attempt_id, rollout.config.unresponsive_seconds)
+        status: AttemptStatus = "failed"  # until the agent says otherwise
+        cancelled = False
         try:
             resources = await self._resources(rollout)
             await self._call_hooks("on_trace_start", agent=agent, runner=self, tracer=tracer, rollout=rollout)
@@ -160,9 +191,16 @@ class LitAgentRunner:
             ):
                 await self._call_hooks("on_rollout_start", agent=agent, runner=self, rollout=rollout)
                 status = await self._run_agent(rollout, resources)
+        except asyncio.CancelledError:
+            cancelled = True
+            raise
         finally:
+            heartbeat.remove(rollout_id, attempt_id)
             await self._call_hooks("on_trace_end", agent=agent, runner=self, tracer=tracer, rollout=rollout)
-            await self._finish_attempt(rollout_id, attempt_id, status)
+            if cancelled:
+                await self._cancel_rollout(rollout_id)
+            else:
+                await self._finish_attempt(rollout_id, attempt_id, status)
         spans = await store.query_spans(rollout_id, attempt_id) if self.hooks else []
         await self._call_hooks("on_rollout_end", agent=agent, runner=self, rollout=rollout, spans=spans)
         return spans
@@ -248,6 +286,19 @@ class LitAgentRunner:
                 )
         if spans:
             await store.add_many_spans(spans)
+
+    def _beating(self) -> Heartbeat:
+        if self._heartbeat is not None:
+            return self._heartbeat
+        if self._own_heartbeat is None:
+            self._own_heartbeat = Heartbeat(self.store)
+        return self._own_heartbeat
+
+    async def _cancel_rollout(self, rollout_id: str) -> None:
+        """The runner was cancelled mid-rollout: the rollout is ``cancelled`` (the store ends the attempt)."""
+        current = await self.store.get_rollout_by_id(rollout_id)
+        if current is not None and current.status not in TERMINAL_ROLLOUT_STATUSES:
+            await self.store.update_rollout(rollout_id, status="cancelled")
 
     async def _finish_attempt(self, rollout_id: str, attempt_id: str, status: AttemptStatus) -> None:
         """Set the attempt's outcome unless the store already ended it (a timeout it detected, say)."""

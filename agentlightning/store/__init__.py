@@ -7,7 +7,9 @@
   (``agentlightning.store.postgres``; ``pip install 'agentlightning[postgres]'``). Imported on first use.
 - :func:`open_store`: the backend a path or URL names (``--store`` / ``AGENTLIGHTNING_STORE``).
 
-All backends share one implementation of the rules (``agentlightning.store._core``) and one test suite.
+- :class:`RunStore`: one run's view of a store, what a Trainer hands its algorithm (``agentlightning.store._run``).
+
+Every backend passes one test suite of the rules.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from ._open import open_store
+from ._run import RunStore
 from .base import LightningStore
 from .memory import InMemoryLightningStore
 from .sqlite import CorruptStoreError, NotASqliteDatabaseError, SqliteLightningStore
@@ -28,6 +31,7 @@ __all__ = [
     "LightningStore",
     "NotASqliteDatabaseError",
     "PostgresLightningStore",
+    "RunStore",
     "SqliteLightningStore",
     "open_store",
 ]

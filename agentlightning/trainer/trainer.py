@@ -17,9 +17,30 @@ All of it runs in one process, in one event loop: async agents run on the loop, 
 thread of their own (a timed-out call is abandoned, never waited for). The agent receives the very task
 objects of the dataset, whatever the store keeps (SQLite keeps JSON).
 
-A progress bar shows on a terminal. On Ctrl-C the runners stop, their
-attempts end ``failed`` and every unfinished rollout of the run is marked ``cancelled``: none is left
-``running`` in the store.
+``rollout_config`` (a :class:`~agentlightning.RolloutConfig` or a dict of its fields) sets the time limits
+and retries of the rollouts a run enqueues, e.g. ``trainer.dev(agent, tasks, rollout_config={"timeout_seconds":
+60, "max_attempts": 2, "retry_condition": ["timeout", "failed"]})``. Datasets are lists or anything indexable
+with a length (a tuple, a ``datasets.Dataset``); a generator or a dict is refused at the call.
+
+Runs sharing a store. Every ``dev``/``fit`` call is a run with a fresh ``run_id`` (``trainer.run_id``), which
+every rollout it enqueues carries; its runners take only rollouts of that run. So two scripts running at once
+on the default store file never run each other's tasks, and a run never picks up what an earlier, killed run
+left queued (it warns about such rollouts and leaves them alone). An algorithm gets the store as a
+:class:`~agentlightning.store.RunStore`: what it enqueues is tagged with the run, and its queries see only the
+run's rollouts, without any change to its code. Rollouts enqueued straight on ``trainer.store`` carry no run
+and are not taken by a run's runners.
+
+Dead runners. While an agent works, a heartbeat thread of the runner process updates its attempt every few
+seconds, whatever the agent's own thread is doing. A run's rollouts have ``unresponsive_seconds`` of
+:data:`DEFAULT_UNRESPONSIVE_SECONDS` unless ``rollout_config`` sets it (``None`` turns it off): far longer than
+the beat, so it never trips while the runner lives. When the process is killed (``kill -9``, a crash of the
+machine), the beats stop; the next time anyone uses the store after that delay, the attempt is marked
+``unresponsive`` and the rollout is retried (if ``retry_condition`` includes ``"unresponsive"`` and attempts
+remain) by a runner of *its own* run, or else ``failed``: never run by another run's agent.
+
+A progress bar shows on a terminal. On Ctrl-C the runners stop, and every unfinished rollout of the run,
+in flight or queued, is marked ``cancelled`` (the attempts that were running end ``failed``): none is left
+``running`` in the store, none counts as the agent's failure.
 
 Defaults: ``tracer=OtelTracer()``, ``adapter=TracerTraceToTriplet()``, ``store=open_store(...)`` of
 ``$AGENTLIGHTNING_STORE`` (a path: SQLite; a ``postgresql://`` URL: PostgreSQL) or ``.agentlightning/store.db``
@@ -32,21 +53,24 @@ import asyncio
 import inspect
 import logging
 import os
-import time
-from collections.abc import Sequence
+import secrets
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from agentlightning import semconv
 from agentlightning._utils import run_sync
+from agentlightning.runner._heartbeat import Heartbeat
 from agentlightning.runner.runner import LitAgentRunner
+from agentlightning.store._run import RunStore
 from agentlightning.types import (
-    TERMINAL_ROLLOUT_STATUSES,
     Hook,
     NamedResources,
     Rollout,
+    RolloutConfig,
     RolloutMode,
     RolloutStatus,
     Span,
+    to_rollout_config,
 )
 
 from ._progress import Progress
@@ -58,9 +82,11 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["Trainer"]
+__all__ = ["DEFAULT_UNRESPONSIVE_SECONDS", "Trainer"]
 
 DEFAULT_STORE_PATH = os.path.join(".agentlightning", "store.db")
+#: ``unresponsive_seconds`` of a run's rollouts unless its ``rollout_config`` sets it: 30 missed heartbeats.
+DEFAULT_UNRESPONSIVE_SECONDS = 300.0
 _UNFINISHED: list[RolloutStatus] = ["queuing", "preparing", "running", "requeuing"]
 
 
@@ -94,6 +120,8 @@ class Trainer:
         self.progress = progress
         self.poll_interval = poll_interval
         self.last_rollouts: list[Rollout] = []
+        self.run_id: str | None = None
+        """The id of the current (or last) run: every rollout it enqueued carries it."""
         self._tasks: dict[str, Any] = {}
 
     # ---- defaults, made on first use ------------------------------------------------------------
@@ -128,23 +156,64 @@ class Trainer:
 
     # ---- entry points ---------------------------------------------------------------------------
 
-    def dev(self, agent: LitAgent[Any], train_dataset: Any, *, val_dataset: Any = None) -> list[Rollout]:
-        """Run ``agent`` once over every task; return the finished rollouts (train tasks first, in order)."""
-        return self._run_blocking(self.dev_async(agent, train_dataset, val_dataset=val_dataset))
+    def dev(
+        self,
+        agent: LitAgent[Any],
+        train_dataset: Any,
+        *,
+        val_dataset: Any = None,
+        rollout_config: RolloutConfig | Mapping[str, Any] | None = None,
+    ) -> list[Rollout]:
+        """Run ``agent`` once over every task; return the finished rollouts (train tasks first, in order).
 
-    def fit(self, agent: LitAgent[Any], train_dataset: Any = None, *, val_dataset: Any = None) -> list[Rollout]:
-        """Run ``algorithm`` (or, without one, the same as :meth:`dev`); return the rollouts of the run."""
-        return self._run_blocking(self.fit_async(agent, train_dataset, val_dataset=val_dataset))
+        ``rollout_config``: time limits and retries of the rollouts (see the module docstring).
+        """
+        config = _run_config(rollout_config)
+        _check_datasets(train_dataset, val_dataset, train_required=True)
+        return self._run_blocking(self._run(agent, self._dev_algorithm, train_dataset, val_dataset, config))
 
-    async def dev_async(self, agent: LitAgent[Any], train_dataset: Any, *, val_dataset: Any = None) -> list[Rollout]:
-        return await self._run(agent, self._dev_algorithm, train_dataset, val_dataset)
+    def fit(
+        self,
+        agent: LitAgent[Any],
+        train_dataset: Any = None,
+        *,
+        val_dataset: Any = None,
+        rollout_config: RolloutConfig | Mapping[str, Any] | None = None,
+    ) -> list[Rollout]:
+        """Run ``algorithm`` (or, without one, the same as :meth:`dev`); return the rollouts of the run.
+
+        ``rollout_config`` applies to the rollouts the algorithm enqueues without a config of its own.
+        """
+        config = _run_config(rollout_config)
+        if self.algorithm is None:
+            _check_datasets(train_dataset, val_dataset, train_required=True)
+            return self._run_blocking(self._run(agent, self._dev_algorithm, train_dataset, val_dataset, config))
+        return self._run_blocking(self._run(agent, self._user_algorithm, train_dataset, val_dataset, config))
+
+    async def dev_async(
+        self,
+        agent: LitAgent[Any],
+        train_dataset: Any,
+        *,
+        val_dataset: Any = None,
+        rollout_config: RolloutConfig | Mapping[str, Any] | None = None,
+    ) -> list[Rollout]:
+        config = _run_config(rollout_config)
+        _check_datasets(train_dataset, val_dataset, train_required=True)
+        return await self._run(agent, self._dev_algorithm, train_dataset, val_dataset, config)
 
     async def fit_async(
-        self, agent: LitAgent[Any], train_dataset: Any = None, *, val_dataset: Any = None
+        self,
+        agent: LitAgent[Any],
+        train_dataset: Any = None,
+        *,
+        val_dataset: Any = None,
+        rollout_config: RolloutConfig | Mapping[str, Any] | None = None,
     ) -> list[Rollout]:
         if self.algorithm is None:
-            return await self.dev_async(agent, train_dataset, val_dataset=val_dataset)
-        return await self._run(agent, self._user_algorithm, train_dataset, val_dataset)
+            return await self.dev_async(agent, train_dataset, val_dataset=val_dataset, rollout_config=rollout_config)
+        config = _run_config(rollout_config)
+        return await self._run(agent, self._user_algorithm, train_dataset, val_dataset, config)
 
     def _run_blocking(self, coro: Any) -> list[Rollout]:
         try:
@@ -155,7 +224,9 @@ class Trainer:
 
     # ---- the run --------------------------------------------------------------------------------
 
-    async def _run(self, agent: LitAgent[Any], algorithm: Any, train_dataset: Any, val_dataset: Any) -> list[Rollout]:
+    async def _run(
+        self, agent: LitAgent[Any], algorithm: Any, train_dataset: Any, val_dataset: Any, config: RolloutConfig
+    ) -> list[Rollout]:
         from agentlightning.litagent.litagent import LitAgent
 
         if not isinstance(agent, LitAgent):
@@ -164,19 +235,21 @@ class Trainer:
                 "@agl.rollout (or @agl.llm_rollout / @agl.prompt_rollout), or subclass agl.LitAgent"
             )
         store, tracer = self.store, self.tracer
-        started = time.time()
-        await self._warn_about_leftovers(started)
+        run_id = self.run_id = "run-" + secrets.token_hex(6)
+        run_store = RunStore(store, run_id, config)
+        await self._warn_about_leftovers()
         tracer.init()
         agent.set_trainer(self)
         resources_id = None
         if self.initial_resources:
             resources_id = (await store.add_resources(self.initial_resources)).resources_id
         self._tasks = {}
+        heartbeat = Heartbeat(store)
         runners = []
         for index in range(self.n_runners):
             runner = LitAgentRunner(tracer, poll_interval=self.poll_interval)
             runner.init(agent, hooks=self.hooks, tasks=self._tasks)
-            runner.init_worker(f"runner-{index}", store)
+            runner.init_worker(f"runner-{index}", store, run_id=run_id, heartbeat=heartbeat)
             runners.append(runner)
         stop = asyncio.Event()
         tasks = [
@@ -185,7 +258,7 @@ class Trainer:
         ids: list[str] | None = None
         finished_cleanly = False
         try:
-            ids = await algorithm(agent, train_dataset, val_dataset, resources_id, tasks)
+            ids = await algorithm(agent, run_store, train_dataset, val_dataset, resources_id, tasks)
             stop.set()
             await asyncio.gather(*tasks)
             finished_cleanly = True
@@ -195,20 +268,26 @@ class Trainer:
                 for task in tasks:
                     task.cancel()
                 await asyncio.gather(*tasks, return_exceptions=True)
-                await self._cancel_unfinished(started)
+                await self._cancel_unfinished(run_store)
+            heartbeat.stop()
             for runner in runners:
                 runner.teardown_worker(runner.worker_id)
             tracer.teardown()  # pairs with init(): stops the span writers (their spans are stored by now)
         if ids is None:
-            ids = [r.rollout_id for r in await store.query_rollouts() if r.start_time >= started]
+            ids = [r.rollout_id for r in await run_store.query_rollouts()]
         by_id = {r.rollout_id: r for r in await store.query_rollouts(rollout_id_in=ids)}
         self.last_rollouts = [by_id[i] for i in ids if i in by_id]
         return self.last_rollouts
 
     async def _dev_algorithm(
-        self, agent: LitAgent[Any], train_dataset: Any, val_dataset: Any, resources_id: str | None, tasks: list[Any]
+        self,
+        agent: LitAgent[Any],
+        store: RunStore,
+        train_dataset: Any,
+        val_dataset: Any,
+        resources_id: str | None,
+        tasks: list[Any],
     ) -> list[str]:
-        store = self.store
         ids: list[str] = []
         modes: list[tuple[Any, RolloutMode]] = [(train_dataset, "train"), (val_dataset, "val")]
         for dataset, mode in modes:
@@ -236,11 +315,17 @@ class Trainer:
         return ids
 
     async def _user_algorithm(
-        self, agent: LitAgent[Any], train_dataset: Any, val_dataset: Any, resources_id: str | None, tasks: list[Any]
+        self,
+        agent: LitAgent[Any],
+        store: RunStore,
+        train_dataset: Any,
+        val_dataset: Any,
+        resources_id: str | None,
+        tasks: list[Any],
     ) -> None:
         algorithm = self.algorithm
         algorithm.set_trainer(self)
-        algorithm.set_store(self.store)
+        algorithm.set_store(store)
         algorithm.set_adapter(self.adapter)
         if self.initial_resources is not None:
             algorithm.set_initial_resources(self.initial_resources)
@@ -251,32 +336,59 @@ class Trainer:
             await result
         return None
 
-    async def _warn_about_leftovers(self, since: float) -> None:
-        """Rollouts queued by an earlier run that never finished (it was killed) would be run by ours: say so."""
-        queued = await self.store.query_rollouts(status_in=["queuing", "requeuing"])
-        leftovers = [r for r in queued if r.start_time < since]
-        if leftovers:
+    async def _warn_about_leftovers(self) -> None:
+        """Say which unfinished rollouts of other runs the store holds, and that this run leaves them alone.
+
+        Reading them also lets the store mark attempts whose runner died (no heartbeat) ``unresponsive``.
+        """
+        others = await self.store.query_rollouts(status_in=_UNFINISHED)
+        if others:
+            runs = sorted({r.run_id or "no run" for r in others})
             logger.warning(
-                "The store %r holds %d queued rollouts from an earlier run that did not finish (the first: %s); "
-                "this run's runners will take them too. Use a fresh store, or cancel them with "
-                "store.update_rollout(rollout_id, status='cancelled').",
+                "The store %r holds %d unfinished rollouts of other runs (%s; the first: %s), from runs going on "
+                "in another process or runs that were interrupted. This run will not take them: each run's "
+                "runners take only the rollouts it enqueued. Rollouts of a killed run stay queued, or running "
+                "until their attempt is found unresponsive and failed; cancel them with "
+                "store.update_rollout(rollout_id, status='cancelled'), or use a fresh store.",
                 getattr(self.store, "path", self.store),
-                len(leftovers),
-                leftovers[0].rollout_id,
+                len(others),
+                ", ".join(runs[:3]) + (", ..." if len(runs) > 3 else ""),
+                others[0].rollout_id,
             )
 
-    async def _cancel_unfinished(self, since: float) -> None:
-        """After an interruption: end running attempts ``failed`` and unfinished rollouts ``cancelled``."""
-        store = self.store
+    async def _cancel_unfinished(self, store: RunStore) -> None:
+        """After an interruption: every unfinished rollout of the run is ``cancelled`` (the store ends attempts)."""
         try:
             for rollout in await store.query_rollouts(status_in=_UNFINISHED):
-                if rollout.start_time < since:
-                    continue
-                latest = await store.get_latest_attempt(rollout.rollout_id)
-                if latest is not None and latest.status in ("preparing", "running"):
-                    await store.update_attempt(rollout.rollout_id, latest.attempt_id, status="failed")
-                current = await store.get_rollout_by_id(rollout.rollout_id)
-                if current is not None and current.status not in TERMINAL_ROLLOUT_STATUSES:
-                    await store.update_rollout(rollout.rollout_id, status="cancelled")
+                await store.update_rollout(rollout.rollout_id, status="cancelled")
         except Exception:
             logger.exception("agentlightning could not mark the interrupted rollouts as cancelled")
+
+
+def _run_config(config: Any) -> RolloutConfig:
+    """The config of a run's rollouts: the given one (or defaults), with the run's ``unresponsive_seconds``."""
+    checked = to_rollout_config(dict(config) if isinstance(config, Mapping) else config, "rollout_config")
+    if checked is None:
+        checked = RolloutConfig()
+    if "unresponsive_seconds" not in checked.model_fields_set:
+        checked = checked.model_copy(update={"unresponsive_seconds": DEFAULT_UNRESPONSIVE_SECONDS})
+    return checked
+
+
+def _check_datasets(train_dataset: Any, val_dataset: Any, *, train_required: bool) -> None:
+    """A dataset the trainer indexes must be a list or a Dataset: refuse the rest now, not deep inside."""
+    for name, dataset in (("train_dataset", train_dataset), ("val_dataset", val_dataset)):
+        if dataset is None and not (train_required and name == "train_dataset"):
+            continue
+        if (
+            isinstance(dataset, (Mapping, str, bytes))
+            or not hasattr(dataset, "__len__")
+            or not hasattr(dataset, "__getitem__")
+        ):
+            hint = "list(...) of it" if hasattr(dataset, "__iter__") and not isinstance(dataset, Mapping) else ""
+            if isinstance(dataset, Mapping):
+                hint = "list(d.values()) for its values"
+            raise TypeError(
+                f"{name} must be a list or a Dataset (anything indexable by position with a length: a list, a "
+                f"tuple, a datasets.Dataset), got {type(dataset).__name__}" + (f": pass {hint}" if hint else "")
+            )

@@ -1,4 +1,4 @@
-"""Ctrl-C during ``Trainer.dev``: the program stops, and no rollout is left ``running`` in the store."""
+"""Ctrl-C during ``Trainer.dev``: the program stops, no rollout is left ``running``, and none is ``failed``."""
 
 from __future__ import annotations
 
@@ -68,8 +68,8 @@ def test_ctrl_c_leaves_no_rollout_running(tmp_path: Path, kind: str) -> None:
         rollouts = asyncio.run(store.query_rollouts())
         statuses = {r.status for r in rollouts}
         assert len(rollouts) == 40
-        assert statuses <= {"succeeded", "failed", "cancelled"}, statuses
-        assert "cancelled" in statuses and "succeeded" in statuses
+        # the rollouts in flight at Ctrl-C are cancelled too, not failed: the agent did nothing wrong
+        assert statuses == {"succeeded", "cancelled"}, statuses
         for rollout in rollouts:
             for attempt in asyncio.run(store.query_attempts(rollout.rollout_id)):
                 assert attempt.status not in ("preparing", "running"), (rollout, attempt)

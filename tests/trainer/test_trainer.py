@@ -126,15 +126,22 @@ def test_dev_rejects_a_plain_function_with_a_clear_error(store: agl.LightningSto
         trainer.dev(agent, [1])  # type: ignore[arg-type]
 
 
-def test_warns_about_queued_rollouts_left_by_an_earlier_run(
+def test_a_run_leaves_queued_rollouts_of_other_runs_alone_and_says_so(
     store: agl.LightningStore, tracer: OtelTracer, caplog: pytest.LogCaptureFixture
 ) -> None:
-    asyncio.run(store.enqueue_rollout(input="left over"))
+    left = asyncio.run(store.enqueue_rollout(input="left over", run_id="run-killed"))
+    seen: list[Any] = []
 
     @agl.rollout
     def agent(task: Any, llm: agl.LLM) -> float:
+        seen.append(task)
         return 1.0
 
     trainer = agl.Trainer(store=store, tracer=tracer, initial_resources=RESOURCES)
-    trainer.dev(agent, [1])
-    assert "1 queued rollouts from an earlier run" in caplog.text
+    rollouts = trainer.dev(agent, [1, 2])
+    assert seen == [1, 2] or seen == [2, 1]  # never the other run's task
+    assert [r.input for r in rollouts] == [1, 2] and {r.run_id for r in rollouts} == {trainer.run_id}
+    assert trainer.run_id is not None and trainer.run_id != "run-killed"
+    assert (asyncio.run(store.get_rollout_by_id(left.rollout_id))).status == "queuing"  # type: ignore[union-attr]
+    assert "holds 1 unfinished rollouts of other runs (run-killed" in caplog.text
+    assert "This run will not take them" in caplog.text
