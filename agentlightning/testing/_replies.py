@@ -237,6 +237,14 @@ def response_object(reply: Reply, request: dict[str, Any], number: int, status: 
 
 
 def response_events(reply: Reply, request: dict[str, Any], number: int) -> list[dict[str, Any]]:
+    """The events of a streamed response, in the order OpenAI sends them and ``responses.stream()`` needs.
+
+    ``response.created`` and ``response.in_progress``; per output item ``output_item.added``, then for a
+    message ``content_part.added``, ``output_text.delta``..., ``output_text.done``, ``content_part.done``, and
+    for a function call ``function_call_arguments.delta``..., ``function_call_arguments.done``; then
+    ``output_item.done`` with the finished item; last ``response.completed``. The items and their ids are those
+    of :func:`response_object`, so the final response matches the items streamed before it.
+    """
     events: list[dict[str, Any]] = []
 
     def add(kind: str, content: bool = False, **fields: Any) -> None:
@@ -246,29 +254,41 @@ def response_events(reply: Reply, request: dict[str, Any], number: int) -> list[
         events.append(event)
 
     add("response.created", response=response_object(reply, request, number, "in_progress"))
-    item_id = f"msg_{number}"
-    words = _words(reply.content)
-    if reply.content is not None:
-        item = {"type": "message", "id": item_id, "status": "in_progress", "role": "assistant", "content": []}
-        add("response.output_item.added", output_index=0, item=item)
-        for i, word in enumerate(words):
+    add("response.in_progress", response=response_object(reply, request, number, "in_progress"))
+    items = response_object(reply, request, number, "completed")["output"]
+    for index, item in enumerate(items):
+        item_id = item["id"]
+        if item["type"] == "message":
             add(
-                "response.output_text.delta",
-                True,
-                item_id=item_id,
-                output_index=0,
-                content_index=0,
-                delta=word if i == 0 else " " + word,
-                logprobs=[],
+                "response.output_item.added",
+                output_index=index,
+                item={**item, "status": "in_progress", "content": []},
             )
-        add(
-            "response.output_text.done",
-            item_id=item_id,
-            output_index=0,
-            content_index=0,
-            text=reply.content,
-            logprobs=[],
-        )
+            part = item["content"][0]
+            at = {"item_id": item_id, "output_index": index, "content_index": 0}
+            add("response.content_part.added", **at, part={**part, "text": ""})
+            for i, word in enumerate(_words(part["text"])):
+                add("response.output_text.delta", True, **at, delta=word if i == 0 else " " + word, logprobs=[])
+            add("response.output_text.done", **at, text=part["text"], logprobs=[])
+            add("response.content_part.done", **at, part=part)
+        else:  # function_call
+            add(
+                "response.output_item.added",
+                output_index=index,
+                item={**item, "status": "in_progress", "arguments": ""},
+            )
+            arguments = item["arguments"]
+            half = len(arguments) // 2
+            for piece in (arguments[:half], arguments[half:]):
+                add("response.function_call_arguments.delta", True, item_id=item_id, output_index=index, delta=piece)
+            add(
+                "response.function_call_arguments.done",
+                item_id=item_id,
+                output_index=index,
+                name=item["name"],
+                arguments=arguments,
+            )
+        add("response.output_item.done", output_index=index, item=item)
     add("response.completed", response=response_object(reply, request, number, "completed"))
     return events
 

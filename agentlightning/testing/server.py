@@ -2,10 +2,13 @@
 
 Standard library only: a ``ThreadingHTTPServer`` on ``127.0.0.1`` (port 0: the OS picks one) in a daemon
 thread. It serves ``/v1/chat/completions`` (JSON, and SSE streams with tool-call deltas and, when the
-request asks for ``stream_options.include_usage``, a usage chunk), ``/v1/responses`` (JSON and stream),
-``/v1/completions`` (the legacy endpoint, JSON and stream) and ``/v1/embeddings``. Replies are scripted:
-queue :class:`Reply` objects, each request takes the next one (or the server's default reply when the queue
-is empty)::
+request asks for ``stream_options.include_usage``, a usage chunk), ``/v1/responses`` (JSON, and streams
+with the full event sequence of OpenAI's, which openai's ``responses.stream()`` helper needs: ``created``,
+``in_progress``, per item ``output_item.added``, ``content_part.added``, ``output_text.delta``..., ``.done``
+events, then ``completed``), ``/v1/completions`` (the legacy endpoint, JSON and stream) and ``/v1/embeddings``.
+One thread per connection and a listen backlog of 1024, so hundreds of clients may connect at once. Replies
+are scripted: queue :class:`Reply` objects, each request takes the next one (or the server's default reply
+when the queue is empty)::
 
     from agentlightning.testing import Reply, ScriptedOpenAIServer, ToolCall
 
@@ -219,6 +222,10 @@ class _Handler(BaseHTTPRequestHandler):
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
+    # listen() backlog. socketserver's default of 5 makes the kernel refuse connections when more than a few
+    # clients connect at once (50 concurrent openai clients saw "Connection error"); the kernel caps it at
+    # net.core.somaxconn.
+    request_queue_size = 1024
     owner: ScriptedOpenAIServer
 
     def handle_error(self, request: Any, client_address: Any) -> None:
