@@ -244,7 +244,8 @@ class Invocation:
             if response is not None:
                 attributes = response(result, self.capture)
         finally:
-            self.stop(attributes)
+            with _STOP:
+                self._end(attributes, None)
 
 
 def _start(
