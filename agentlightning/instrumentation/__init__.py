@@ -58,6 +58,7 @@ __all__ = [
     "Switch",
     "SyncStreamProxy",
     "available_instrumentors",
+    "capture_enabled",
     "current_llm_span",
     "enter_llm_span",
     "exit_llm_span",
@@ -77,6 +78,7 @@ __all__ = [
 
 _LAZY: dict[str, str] = {
     "InstrumentationConfig": "._config",
+    "capture_enabled": "._config",
     "InstrumentationUnavailableError": "._base",
     "Instrumentor": "._base",
     "Patch": "._base",
@@ -160,7 +162,7 @@ def __dir__() -> list[str]:
 
 if TYPE_CHECKING:
     from ._base import InstrumentationUnavailableError, Instrumentor, Patch, Switch
-    from ._config import InstrumentationConfig
+    from ._config import InstrumentationConfig, capture_enabled
     from ._context import (
         current_llm_span,
         enter_llm_span,

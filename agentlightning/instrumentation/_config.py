@@ -28,7 +28,7 @@ from typing import Any
 
 from agentlightning.semconv import CAPTURE_CONTENT_ENV, DISABLED_INSTRUMENTATIONS_ENV, OTEL_CAPTURE_CONTENT_ENV
 
-__all__ = ["InstrumentationConfig", "disabled_from_env", "env_flag", "otel_capture_flag"]
+__all__ = ["InstrumentationConfig", "capture_enabled", "disabled_from_env", "env_flag", "otel_capture_flag"]
 
 _TRUE = frozenset({"1", "true", "yes", "on"})
 _FALSE = frozenset({"0", "false", "no", "off"})
@@ -71,7 +71,9 @@ class InstrumentationConfig:
     """What a wrapper needs to know, resolved once. Wrappers close over this object; re-instrumenting with
     new options updates it in place, so the change applies to wrappers already installed."""
 
-    capture_content: bool = False
+    capture_content: bool | None = None
+    """``True``/``False`` when the keyword or the environment said so; ``None``: ask the trace context
+    (see :func:`capture_enabled`)."""
     extra: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
@@ -80,7 +82,7 @@ class InstrumentationConfig:
             capture_content = env_flag(CAPTURE_CONTENT_ENV)
         if capture_content is None:
             capture_content = otel_capture_flag()
-        return cls(capture_content=bool(capture_content), extra=dict(extra))
+        return cls(capture_content=capture_content, extra=dict(extra))
 
     def update_from(self, other: InstrumentationConfig) -> None:
         self.capture_content = other.capture_content
@@ -93,3 +95,14 @@ def normalize_names(names: Iterable[str] | str | None) -> frozenset[str]:
     if isinstance(names, str):
         names = names.split(",")
     return frozenset(n.strip().lower() for n in names if n.strip())
+
+
+def capture_enabled(config: InstrumentationConfig) -> bool:
+    """Whether a wrapper records content for this call: the explicit setting, else the active trace
+    context's ``capture_content`` flag (a Trainer's rollouts turn it on), else off."""
+    if config.capture_content is not None:
+        return config.capture_content
+    from agentlightning.tracer._state import current_trace_state
+
+    state = current_trace_state()
+    return state is not None and state.capture_content is True

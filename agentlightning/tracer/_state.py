@@ -31,6 +31,7 @@ class TraceState:
 
     __slots__ = (
         "attempt_id",
+        "capture_content",
         "dirty",
         "errors",
         "local",
@@ -57,6 +58,9 @@ class TraceState:
         self.errors: list[BaseException] = []  # store failures seen by the writer for this context
         self.seen: set[int] = set()  # span ids recorded here (so a span the agent also returns is stored once)
         self.lock = threading.Lock()
+        # Record prompts and answers here when the instrumentation was not told either way (a Trainer's
+        # rollouts set True; None: off). Read by agentlightning.instrumentation.capture_enabled.
+        self.capture_content: bool | None = None
 
     def add(self, span: ReadableSpan) -> None:
         """Called by the span processor, on the thread that ended the span."""

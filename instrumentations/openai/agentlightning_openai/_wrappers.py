@@ -38,6 +38,7 @@ from agentlightning.instrumentation import (
     InstrumentationConfig,
     Switch,
     SyncStreamProxy,
+    capture_enabled,
     enter_llm_span,
     exit_llm_span,
     guard,
@@ -301,7 +302,7 @@ class RawResponseProxy(wrapt.ObjectProxy):  # type: ignore[misc,type-arg]
 
 
 def _start(tracer: Tracer, operation: Operation, config: InstrumentationConfig, kwargs: dict[str, Any]) -> Call:
-    capture = config.capture_content
+    capture = capture_enabled(config)
     name, attributes = operation.request(kwargs, capture)
     span = tracer.start_span(name, kind=SpanKind.CLIENT, attributes=attributes)
     return Call(span, operation, capture)
