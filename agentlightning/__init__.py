@@ -63,6 +63,8 @@ _LAZY: dict[str, str] = {
     "Tracer": "agentlightning.tracer.base",
     "OtelTracer": "agentlightning.tracer.otel",
     "get_active_tracer": "agentlightning.tracer.base",
+    # logging (0.3 names)
+    **dict.fromkeys(["configure_logger", "setup_logging", "setup_module_logging"], "agentlightning.logging"),
     # stores
     "LightningStore": "agentlightning.store.base",
     "InMemoryLightningStore": "agentlightning.store.memory",
@@ -133,13 +135,29 @@ __all__ = [
     "operation",
     "prompt_rollout",
     "rollout",
+    "setup_logging",
     "uninstrument_all",
 ]
+
+
+# Names a 0.3 program may import that this package does not (yet) provide: ImportError saying why.
+_UNAVAILABLE: dict[str, str] = {
+    "AgentOpsTracer": (
+        "AgentOpsTracer comes with the AgentOps plugin, which is not installed: "
+        "pip install 'agentlightning[agentops]' (or use agl.OtelTracer(), the default tracer)"
+    ),
+}
 
 
 def __getattr__(name: str) -> Any:
     module = _LAZY.get(name)
     if module is None:
+        if name in _UNAVAILABLE:
+            raise ImportError(_UNAVAILABLE[name], name=name)
+        if name in ("LightningStoreClient", "LightningStoreServer"):
+            from agentlightning.store._http import http_store_import_error
+
+            raise http_store_import_error(name)
         raise AttributeError(f"module 'agentlightning' has no attribute {name!r}")
     value = getattr(importlib.import_module(module), name)
     globals()[name] = value  # later look-ups skip this function
@@ -166,6 +184,7 @@ if TYPE_CHECKING:
     )
     from agentlightning.instrumentation import instrument_all, uninstrument_all
     from agentlightning.litagent import FunctionalLitAgent, LitAgent, llm_rollout, prompt_rollout, rollout
+    from agentlightning.logging import setup_logging
     from agentlightning.runner import LitAgentRunner
     from agentlightning.store.base import LightningStore
     from agentlightning.store.memory import InMemoryLightningStore

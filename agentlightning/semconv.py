@@ -6,6 +6,7 @@ agentlightning's own annotations live under ``agentlightning.*``.
 
 from __future__ import annotations
 
+from enum import Enum
 from typing import Final
 
 # ---- agentlightning span names -------------------------------------------------------------------
@@ -115,3 +116,26 @@ AGL_TOOL_CALLS: Final = "agentlightning.tool_calls"
 capture is on (the full calls are also in ``gen_ai.output.messages`` then)."""
 STRICT_ENV: Final = "AGENTLIGHTNING_STRICT"
 """``1``: the instrumentation guard re-raises our own failures instead of logging them (the project's tests)."""
+
+
+# ---- agent-lightning 0.3 names (used by its minimal trace writers) ---------------------------------
+class LightningSpanAttributes(Enum):
+    """agent-lightning 0.3's attribute names of agentlightning spans (``.value`` is the key)."""
+
+    REWARD = AGL_REWARD_PREFIX
+    LINK = "agentlightning.link"
+    TAG = "agentlightning.tag"
+    MESSAGE_BODY = AGL_MESSAGE_BODY
+    OBJECT_TYPE = AGL_OBJECT_TYPE
+    OBJECT_JSON = AGL_OBJECT_JSON
+    OBJECT_LITERAL = AGL_OBJECT_LITERAL
+    OPERATION_NAME = AGL_OPERATION_NAME
+    OPERATION_INPUT = AGL_OPERATION_INPUT
+    OPERATION_OUTPUT = AGL_OPERATION_OUTPUT
+
+
+class LinkAttributes(Enum):
+    """Keys of one link in ``agentlightning.link.{i}.*`` (see :mod:`agentlightning.utils.otel`)."""
+
+    KEY_MATCH = "key_match"
+    VALUE_MATCH = "value_match"

@@ -7,6 +7,7 @@ Every emitter records a span in the active trace context (a rollout run by a Tra
 
 from __future__ import annotations
 
+from ._common import check_number
 from .annotation import operation
 from .exception import emit_exception
 from .message import emit_message
@@ -14,6 +15,7 @@ from .object import emit_object
 from .reward import emit_reward, find_final_reward, find_reward_spans, get_reward_value, is_reward_span
 
 __all__ = [
+    "check_number",
     "emit_exception",
     "emit_message",
     "emit_object",

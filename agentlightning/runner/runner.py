@@ -21,6 +21,22 @@ While the agent runs, a :class:`~agentlightning.runner._heartbeat.Heartbeat` thr
 A runner given a ``run_id`` (``init_worker(..., run_id=...)``; the Trainer does) takes only that run's
 rollouts from the queue.
 
+Debugging one agent by hand (agent-lightning 0.3's API)::
+
+    runner = agl.LitAgentRunner[str](agl.OtelTracer())
+    with runner.run_context(agent=agent, store=store):          # init, init_worker ... teardown
+        rollout = await runner.step("What is 2 + 2?", resources={"main_llm": llm})
+    print(rollout.status, agl.find_final_reward(await store.query_spans(rollout.rollout_id)))
+
+``step(task)`` runs one task as a fresh rollout (not through the queue) and returns the finished
+:class:`~agentlightning.Rollout`; ``step(attempted_rollout)`` runs a rollout taken from the store.
+
+When it gets its agent (``init``), a runner instruments every installed framework plugin that is not
+instrumented yet (``instrument_all()``, keeping options given earlier), so that an unchanged script's
+model calls become spans. Opt out with ``LitAgentRunner(..., auto_instrument=False)`` or
+``AGENTLIGHTNING_AUTO_INSTRUMENT=0``. ``capture_content=True`` opens each rollout's trace context with
+content capture on (a :class:`~agentlightning.Trainer` does that by default).
+
 Several runners share one store and one tracer safely: each rollout's spans go to its own attempt.
 """
 
@@ -32,16 +48,17 @@ import contextvars
 import functools
 import logging
 import numbers
-from collections.abc import Awaitable, Mapping, Sequence
+import os
+from collections.abc import Awaitable, Iterator, Mapping, Sequence
 from concurrent.futures import Executor
-from typing import TYPE_CHECKING, Any
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, overload
 
 from opentelemetry import trace as otel_trace
 
 from agentlightning import semconv
 from agentlightning._utils import DeadlineExceeded, run_in_daemon_thread, wait_for
-from agentlightning.emitter._common import check_number
-from agentlightning.tracer._state import current_trace_state
+from agentlightning.emitter import check_number
 from agentlightning.types import (
     TERMINAL_ATTEMPT_STATUSES,
     TERMINAL_ROLLOUT_STATUSES,
@@ -49,6 +66,8 @@ from agentlightning.types import (
     AttemptStatus,
     Hook,
     NamedResources,
+    Rollout,
+    RolloutMode,
     Span,
     SpanCoreFields,
 )
@@ -62,20 +81,59 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["LitAgentRunner"]
+__all__ = ["AUTO_INSTRUMENT_ENV", "LitAgentRunner"]
+
+AUTO_INSTRUMENT_ENV = "AGENTLIGHTNING_AUTO_INSTRUMENT"
+"""``0``/``false``/``no``/``off``: runners and trainers do not call ``instrument_all()`` when they start."""
+
+T_task = TypeVar("T_task")
 
 
-class LitAgentRunner:
+def auto_instrument(enabled: bool | None) -> list[str]:
+    """``instrument_all()`` for the installed plugins not instrumented yet, unless turned off (the keyword,
+    else ``AGENTLIGHTNING_AUTO_INSTRUMENT``). Returns the names instrumented now. Never raises."""
+    if enabled is None:
+        enabled = os.environ.get(AUTO_INSTRUMENT_ENV, "").strip().lower() not in ("0", "false", "no", "off")
+    if not enabled:
+        return []
+    try:
+        from agentlightning.instrumentation import available_instrumentors, get_instrumentor, instrument_all
+
+        done = []
+        for name in available_instrumentors():
+            try:
+                if get_instrumentor(name).is_instrumented:
+                    done.append(name)  # keep the options the user instrumented it with
+            except Exception:
+                continue  # instrument_all() says what is wrong with it
+        return instrument_all(disabled=done)
+    except Exception:
+        logger.exception("agentlightning could not instrument the installed plugins; model calls may not be traced")
+        return []
+
+
+class LitAgentRunner(Generic[T_task]):
     """Runs a :class:`LitAgent` over rollouts taken from a store.
 
     ``max_rollouts`` stops the runner after that many rollouts; ``poll_interval`` is how long an idle
-    runner waits before asking an empty queue again.
+    runner waits before asking an empty queue again. ``auto_instrument`` and ``capture_content``: see the
+    module docstring. ``LitAgentRunner[str]`` names the task type (for type checkers; no effect at run time).
     """
 
-    def __init__(self, tracer: Tracer, max_rollouts: int | None = None, *, poll_interval: float = 0.02) -> None:
+    def __init__(
+        self,
+        tracer: Tracer,
+        max_rollouts: int | None = None,
+        *,
+        poll_interval: float = 0.02,
+        auto_instrument: bool | None = None,
+        capture_content: bool | None = None,
+    ) -> None:
         self.tracer = tracer
         self.max_rollouts = max_rollouts
         self.poll_interval = poll_interval
+        self.auto_instrument = auto_instrument
+        self.capture_content = capture_content
         self.worker_id: str | None = None
         self.hooks: list[Hook] = []
         self._agent: LitAgent[Any] | None = None
@@ -108,6 +166,7 @@ class LitAgentRunner:
         self._executor = executor
         self._tasks = tasks
         agent.set_runner(self)
+        auto_instrument(self.auto_instrument)
 
     def init_worker(
         self,
@@ -136,6 +195,29 @@ class LitAgentRunner:
 
     def teardown(self) -> None:
         self._agent = None
+
+    @contextmanager
+    def run_context(
+        self,
+        *,
+        agent: LitAgent[Any],
+        store: LightningStore,
+        hooks: Sequence[Hook] | None = None,
+        worker_id: int | str = 0,
+    ) -> Iterator[LitAgentRunner[T_task]]:
+        """``init(agent, hooks=)`` + ``init_worker(worker_id, store)`` on entry; ``teardown_worker`` +
+        ``teardown`` on exit (also after an exception), so the spans of every step are stored by then."""
+        self.tracer.init()
+        try:
+            self.init(agent, hooks=hooks)
+            self.init_worker(worker_id, store)
+            try:
+                yield self
+            finally:
+                self.teardown_worker(worker_id)
+                self.teardown()
+        finally:
+            self.tracer.teardown()
 
     @property
     def agent(self) -> LitAgent[Any]:
@@ -170,12 +252,34 @@ class LitAgentRunner:
             done += 1
         return done
 
-    async def step(self, rollout: AttemptedRollout) -> list[Span]:
-        """Run the agent on one attempted rollout.
+    @overload
+    async def step(self, rollout: AttemptedRollout) -> list[Span]: ...  # type: ignore[overload-overlap]
 
-        Returns the attempt's spans as stored when hooks are registered (``on_rollout_end`` gets them),
-        else ``[]`` without reading them back (read them with ``store.query_spans``).
+    @overload
+    async def step(
+        self, rollout: T_task, *, resources: NamedResources | None = None, mode: RolloutMode | None = None
+    ) -> Rollout: ...
+
+    async def step(
+        self, rollout: Any, *, resources: NamedResources | None = None, mode: RolloutMode | None = None
+    ) -> list[Span] | Rollout:
+        """Run the agent on one attempted rollout, or on a task.
+
+        Given an :class:`AttemptedRollout` (taken from the store): returns the attempt's spans as stored
+        when hooks are registered (``on_rollout_end`` gets them), else ``[]`` without reading them back
+        (read them with ``store.query_spans``).
+
+        Given anything else, a task: starts a fresh rollout for it in the store (``mode``, default
+        ``train``; ``resources`` stored as a new version, else the latest are used), runs it and returns
+        the finished :class:`Rollout`.
         """
+        if not isinstance(rollout, AttemptedRollout):
+            return await self._step_task(rollout, resources, mode)
+        if resources is not None or mode is not None:
+            raise TypeError(
+                "step(attempted_rollout) runs the rollout with its own resources and mode; "
+                "resources= and mode= are for step(task)"
+            )
         store, agent, tracer = self.store, self.agent, self.tracer
         rollout_id, attempt_id = rollout.rollout_id, rollout.attempt.attempt_id
         await store.update_attempt(rollout_id, attempt_id, status="running", worker_id=self.worker_id)
@@ -187,7 +291,11 @@ class LitAgentRunner:
             resources = await self._resources(rollout)
             await self._call_hooks("on_trace_start", agent=agent, runner=self, tracer=tracer, rollout=rollout)
             async with tracer.trace_context(
-                f"rollout {rollout_id}", store=store, rollout_id=rollout_id, attempt_id=attempt_id
+                f"rollout {rollout_id}",
+                store=store,
+                rollout_id=rollout_id,
+                attempt_id=attempt_id,
+                capture_content=self.capture_content,
             ):
                 await self._call_hooks("on_rollout_start", agent=agent, runner=self, rollout=rollout)
                 status = await self._run_agent(rollout, resources)
@@ -204,6 +312,22 @@ class LitAgentRunner:
         spans = await store.query_spans(rollout_id, attempt_id) if self.hooks else []
         await self._call_hooks("on_rollout_end", agent=agent, runner=self, rollout=rollout, spans=spans)
         return spans
+
+    async def _step_task(self, task: Any, resources: NamedResources | None, mode: RolloutMode | None) -> Rollout:
+        store = self.store
+        resources_id = (await store.add_resources(resources)).resources_id if resources is not None else None
+        attempted = await store.start_rollout(input=task, mode=mode or "train", resources_id=resources_id)
+        tasks = dict(self._tasks or {})
+        tasks[attempted.rollout_id] = task  # the agent gets this very object, not the store's copy
+        saved, self._tasks = self._tasks, tasks
+        try:
+            await self.step(attempted)
+        finally:
+            self._tasks = saved
+        final = await store.get_rollout_by_id(attempted.rollout_id)
+        if final is None:  # pragma: no cover - a store that loses a rollout is broken
+            raise RuntimeError(f"The store lost rollout {attempted.rollout_id!r}")
+        return final
 
     async def _run_agent(self, rollout: AttemptedRollout, resources: NamedResources) -> AttemptStatus:
         """Call the agent under the root span; returns the attempt's status."""
@@ -262,7 +386,8 @@ class LitAgentRunner:
             logger.warning("Rollout %s returned an empty list of spans; nothing was added", rollout.rollout_id)
             return
         store, rid, aid = self.store, rollout.rollout_id, rollout.attempt.attempt_id
-        state = current_trace_state()
+        from agentlightning.tracer import recorded_in_current_context
+
         spans: list[Span] = []
         for item in result:
             if isinstance(item, Span):
@@ -277,7 +402,7 @@ class LitAgentRunner:
                 )
             elif hasattr(item, "context") and hasattr(item, "end_time") and hasattr(item, "attributes"):
                 # An OpenTelemetry ReadableSpan. One made inside this trace context was recorded already.
-                if state is None or item.context is None or not state.recorded(item.context.span_id):
+                if not recorded_in_current_context(item):
                     await store.add_otel_span(rid, aid, item)
             else:
                 raise TypeError(

@@ -10,6 +10,9 @@
 - :class:`RunStore`: one run's view of a store, what a Trainer hands its algorithm (``agentlightning.store._run``).
 
 Every backend passes one test suite of the rules.
+
+agent-lightning 0.3's ``LightningStoreClient`` / ``LightningStoreServer`` (its HTTP store) raise
+``ImportError`` naming the PostgreSQL store, this project's store for more than one machine.
 """
 
 from __future__ import annotations
@@ -42,4 +45,8 @@ def __getattr__(name: str) -> Any:
         from .postgres import PostgresLightningStore
 
         return PostgresLightningStore
+    from ._http import HTTP_STORE_NAMES, http_store_import_error
+
+    if name in HTTP_STORE_NAMES:
+        raise http_store_import_error(name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

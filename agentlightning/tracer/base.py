@@ -14,6 +14,7 @@ concurrent contexts in threads and asyncio tasks never mix their spans.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -37,6 +38,12 @@ if TYPE_CHECKING:
     LastTrace: TypeAlias = list[Span] | Callable[[], list[Span]]
 
 __all__ = ["Tracer", "get_active_tracer"]
+
+logger = logging.getLogger(__name__)
+
+LANGCHAIN_PLUGIN = "langchain"
+"""Registry name of the plugin whose instrumentor's ``callback_handler()`` backs
+:meth:`Tracer.get_langchain_handler`."""
 
 
 class Tracer(ParallelWorkerBase):
@@ -75,8 +82,14 @@ class Tracer(ParallelWorkerBase):
         store: LightningStore | None = None,
         rollout_id: str | None = None,
         attempt_id: str | None = None,
+        capture_content: bool | None = None,
     ) -> Any:
-        """A context manager (sync and async) inside which every span belongs to ``rollout_id``/``attempt_id``."""
+        """A context manager (sync and async) inside which every span belongs to ``rollout_id``/``attempt_id``.
+
+        ``capture_content=True`` records prompts and answers of the calls made inside it, unless the
+        instrumentation was told otherwise (``instrument_all(capture_content=False)`` or the environment);
+        ``None`` (the default) leaves it off. A :class:`~agentlightning.Trainer` opens its rollouts with it on.
+        """
         raise NotImplementedError
 
     def get_last_trace(self) -> list[Span]:
@@ -111,6 +124,24 @@ class Tracer(ParallelWorkerBase):
     def operation_context(self, name: str, attributes: dict[str, Any] | None = None) -> Any:
         """A context manager around a span that is current while the block runs; exceptions mark it ERROR."""
         raise NotImplementedError
+
+    def get_langchain_handler(self) -> Any:
+        """A LangChain callback handler that traces into the current rollout, or ``None`` (as in 0.3).
+
+        It comes from the LangChain plugin: the instrumentor registered as ``langchain`` provides it through
+        a ``callback_handler()`` method (the hook any plugin with a callback API can offer). Without that
+        plugin this returns ``None``; it never imports LangChain itself.
+        """
+        from agentlightning.instrumentation import available_instrumentors, get_instrumentor
+
+        if LANGCHAIN_PLUGIN not in available_instrumentors():
+            return None
+        try:
+            provider = getattr(get_instrumentor(LANGCHAIN_PLUGIN), "callback_handler", None)
+            return provider() if callable(provider) else None
+        except Exception:  # a broken plugin must not break the agent that asked
+            logger.exception("agentlightning: the %r plugin could not make a callback handler", LANGCHAIN_PLUGIN)
+            return None
 
 
 def get_active_tracer() -> Tracer | None:

@@ -197,6 +197,7 @@ class OtelTracer(Tracer):
         store: LightningStore | None = None,
         rollout_id: str | None = None,
         attempt_id: str | None = None,
+        capture_content: bool | None = None,
     ) -> _TraceContext:
         if (rollout_id is None) != (attempt_id is None):
             raise ValueError(
@@ -209,6 +210,7 @@ class OtelTracer(Tracer):
         if store is not None and rollout_id is not None:
             writer = self._writer_for(store)
         state = TraceState(self, name, rollout_id or new_rollout_id(), attempt_id or new_attempt_id(), writer)
+        state.capture_content = capture_content
         return _TraceContext(self, state, check=writer is not None)
 
     def _finish(self, state: TraceState) -> None:

@@ -42,6 +42,17 @@ A progress bar shows on a terminal. On Ctrl-C the runners stop, and every unfini
 in flight or queued, is marked ``cancelled`` (the attempts that were running end ``failed``): none is left
 ``running`` in the store, none counts as the agent's failure.
 
+Tracing an unchanged script: when a run starts, every installed framework plugin that is not
+instrumented yet is instrumented (``instrument_all()``); opt out with ``Trainer(auto_instrument=False)``
+or ``AGENTLIGHTNING_AUTO_INSTRUMENT=0``. Inside the rollouts a Trainer runs, prompts and responses are
+recorded (``capture_content``), because training data needs them (an OpenAI-compatible server that
+returns no token ids leaves the text as the only record of a call); pass ``Trainer(capture_content=False)``
+to keep content out of the store. An explicit ``instrument_all(capture_content=...)`` or
+``AGENTLIGHTNING_CAPTURE_CONTENT`` wins over both. Outside a Trainer, content capture stays off by default.
+
+``Trainer(n_workers=...)`` is agent-lightning 0.3's name of ``n_runners``; it still works and warns
+``DeprecationWarning``.
+
 Defaults: ``tracer=OtelTracer()``, ``adapter=TracerTraceToTriplet()``, ``store=open_store(...)`` of
 ``$AGENTLIGHTNING_STORE`` (a path: SQLite; a ``postgresql://`` URL: PostgreSQL) or ``.agentlightning/store.db``
 in the working directory.
@@ -54,6 +65,8 @@ import inspect
 import logging
 import os
 import secrets
+import time
+import warnings
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -91,7 +104,12 @@ _UNFINISHED: list[RolloutStatus] = ["queuing", "preparing", "running", "requeuin
 
 
 class Trainer:
-    """Runs agents over datasets: ``n_runners`` concurrent runners, one store, one tracer."""
+    """Runs agents over datasets: ``n_runners`` concurrent runners, one store, one tracer.
+
+    ``auto_instrument``: instrument the installed plugins when a run starts (default on, also
+    ``AGENTLIGHTNING_AUTO_INSTRUMENT``). ``capture_content``: record prompts and responses in its rollouts
+    (default ``True``: training data needs them). ``n_workers``: deprecated name of ``n_runners``.
+    """
 
     def __init__(
         self,
@@ -106,7 +124,19 @@ class Trainer:
         llm_proxy: Any = None,
         progress: bool | None = None,
         poll_interval: float = 0.02,
+        auto_instrument: bool | None = None,
+        capture_content: bool = True,
+        n_workers: int | None = None,
     ) -> None:
+        if n_workers is not None:
+            warnings.warn(
+                "Trainer(n_workers=) is deprecated; use Trainer(n_runners=)", DeprecationWarning, stacklevel=2
+            )
+            if n_runners != 1 and n_runners != n_workers:
+                raise ValueError(
+                    f"Trainer got n_runners={n_runners!r} and n_workers={n_workers!r}; pass only n_runners"
+                )
+            n_runners = n_workers
         if not isinstance(n_runners, int) or n_runners < 1:
             raise ValueError(f"n_runners must be a positive int, got {n_runners!r}")
         self.n_runners = n_runners
@@ -119,6 +149,8 @@ class Trainer:
         self.llm_proxy = llm_proxy
         self.progress = progress
         self.poll_interval = poll_interval
+        self.auto_instrument = auto_instrument
+        self.capture_content = capture_content
         self.last_rollouts: list[Rollout] = []
         self.run_id: str | None = None
         """The id of the current (or last) run: every rollout it enqueued carries it."""
@@ -247,7 +279,12 @@ class Trainer:
         heartbeat = Heartbeat(store)
         runners = []
         for index in range(self.n_runners):
-            runner = LitAgentRunner(tracer, poll_interval=self.poll_interval)
+            runner: LitAgentRunner[Any] = LitAgentRunner(
+                tracer,
+                poll_interval=self.poll_interval,
+                auto_instrument=self.auto_instrument,
+                capture_content=True if self.capture_content else None,
+            )
             runner.init(agent, hooks=self.hooks, tasks=self._tasks)
             runner.init_worker(f"runner-{index}", store, run_id=run_id, heartbeat=heartbeat)
             runners.append(runner)

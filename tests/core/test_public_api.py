@@ -57,6 +57,7 @@ EXPECTED_ALL = [
     "operation",
     "prompt_rollout",
     "rollout",
+    "setup_logging",
     "uninstrument_all",
 ]
 
