@@ -65,7 +65,6 @@ import inspect
 import logging
 import os
 import secrets
-import time
 import warnings
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
