@@ -73,9 +73,10 @@ async def _ingest(store: LightningStore, n: int, batch: int) -> float:
     return n / (time.perf_counter() - start)
 
 
-def _worker(dsn: str, schema: str, full: bool, go: Any, done: Any) -> None:
+def _worker(dsn: str, schema: str, full: bool, ready: Any, go: Any, done: Any) -> None:
     async def main() -> None:
         with PostgresLightningStore(dsn, schema=schema, max_connections=1) as store:
+            ready.put(None)
             go.wait()
             spans = _otel_spans(2)
             count = 0
@@ -100,11 +101,12 @@ def _claims(dsn: str, processes: int, rollouts: int, full: bool) -> float:
 
         asyncio.run(fill())
     ctx = mp.get_context("spawn")
-    go, done = ctx.Event(), ctx.Queue()
-    procs = [ctx.Process(target=_worker, args=(dsn, schema, full, go, done)) for _ in range(processes)]
+    ready, go, done = ctx.Queue(), ctx.Event(), ctx.Queue()
+    procs = [ctx.Process(target=_worker, args=(dsn, schema, full, ready, go, done)) for _ in range(processes)]
     for proc in procs:
         proc.start()
-    time.sleep(1.0 + 0.3 * processes)  # let every process import and connect before the start signal
+    for _ in procs:  # every process has imported and connected before the clock starts
+        ready.get(timeout=120)
     start = time.perf_counter()
     go.set()
     results = [done.get(timeout=600) for _ in procs]
