@@ -79,6 +79,7 @@ def test_the_report_of_a_run_lists_rollouts_and_shows_span_attributes_offline(
     assert "gen_ai.request.model" in details and "tiny" in details and "gen_ai.usage.input_tokens" in details
     page.locator(".span-row", has_text="agentlightning.annotation").first.click()
     assert "agentlightning.reward.0.value" in page.inner_text("#details")
+    page.screenshot(path=str(ARTIFACTS / "report-run-span-clicked.png"), full_page=True)
     assert requests == [(tmp_path / "report.html").as_uri()]  # the file itself, nothing else
 
 
