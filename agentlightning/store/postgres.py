@@ -86,10 +86,10 @@ from agentlightning.types import (
     RolloutStatus,
     Span,
     new_attempt_id,
-    new_rollout_id,
+    to_rollout_config,
 )
 
-from ._common import QUEUED_ROLLOUT_STATUSES, deadline_status, has_deadline
+from ._common import deadline_status, has_deadline
 from ._core import StoreCore
 
 __all__ = [
@@ -492,46 +492,13 @@ class PostgresLightningStore(StoreCore):
 
     # ---- the run_id contract (shared decision 1) and the dequeue with SKIP LOCKED -----------------
 
-    def _new_rollout(  # type: ignore[override]
-        self,
-        input: Any,
-        mode: RolloutMode | None,
-        resources_id: str | None,
-        config: RolloutConfig | None,
-        metadata: dict[str, Any] | None,
-        status: RolloutStatus,
-        now: float,
-        run_id: str | None = None,
-    ) -> Rollout:
-        if resources_id is None:
-            latest = self._get_latest_resources()
-            resources_id = latest.resources_id if latest is not None else None
-        rollout_id = new_rollout_id()
-        while self._get_rollout(rollout_id) is not None:  # 48 random bits: practically never
-            rollout_id = new_rollout_id()
-        rollout = Rollout(
-            rollout_id=rollout_id,
-            input=input,
-            start_time=now,
-            mode=mode,
-            resources_id=resources_id,
-            status=status,
-            config=config.model_copy(deep=True) if config is not None else RolloutConfig(),
-            metadata=dict(metadata) if metadata else {},
-            run_id=run_id,
-        )
-        self._put_rollout(rollout)
-        if status in QUEUED_ROLLOUT_STATUSES:
-            self._queue_push(rollout_id)
-        return rollout
-
     @_reconnecting
     async def start_rollout(
         self,
         input: Any,
         mode: RolloutMode | None = None,
         resources_id: str | None = None,
-        config: RolloutConfig | None = None,
+        config: RolloutConfig | dict[str, Any] | None = None,
         metadata: dict[str, Any] | None = None,
         *,
         run_id: str | None = None,
@@ -539,7 +506,9 @@ class PostgresLightningStore(StoreCore):
         """Create a rollout (of run ``run_id``, if given) and its first attempt, both ``preparing``, unqueued."""
         now = time.time()
         with self._tx():
-            rollout = self._new_rollout(input, mode, resources_id, config, metadata, "preparing", now, run_id)
+            rollout = self._new_rollout(
+                input, mode, resources_id, to_rollout_config(config), metadata, "preparing", now, run_id
+            )
             attempt = self._new_attempt(rollout, None, now)
         return self._attempted(rollout, attempt)
 
@@ -549,14 +518,16 @@ class PostgresLightningStore(StoreCore):
         input: Any,
         mode: RolloutMode | None = None,
         resources_id: str | None = None,
-        config: RolloutConfig | None = None,
+        config: RolloutConfig | dict[str, Any] | None = None,
         metadata: dict[str, Any] | None = None,
         *,
         run_id: str | None = None,
     ) -> Rollout:
         """Create a rollout (of run ``run_id``, if given) in ``queuing`` at the back of the queue."""
         with self._tx():
-            rollout = self._new_rollout(input, mode, resources_id, config, metadata, "queuing", time.time(), run_id)
+            rollout = self._new_rollout(
+                input, mode, resources_id, to_rollout_config(config), metadata, "queuing", time.time(), run_id
+            )
         return self._detach(rollout)
 
     @_reconnecting
@@ -659,8 +630,9 @@ class PostgresLightningStore(StoreCore):
         mode_in: Sequence[str] | None,
         limit: int,
         offset: int,
+        run_id: str | None = None,
     ) -> list[Rollout]:
-        return self._select_rollouts_of_run(status_in, rollout_id_in, mode_in, None, limit, offset)
+        return self._select_rollouts_of_run(status_in, rollout_id_in, mode_in, run_id, limit, offset)
 
     def _select_rollouts_of_run(
         self,
@@ -715,10 +687,14 @@ class PostgresLightningStore(StoreCore):
     def _queue_remove(self, rollout_id: str) -> None:
         self._conn().execute(f"DELETE FROM {self.schema}.queue WHERE rollout_id = %s", (rollout_id,))
 
-    def _queue_peek(self) -> str | None:
+    def _queue_peek(self, run_id: str | None = None) -> str | None:
+        where, params = ("", ()) if run_id is None else (" WHERE run_id = %s", (run_id,))
         row = (
             self._conn()
-            .execute(f"SELECT rollout_id FROM {self.schema}.queue ORDER BY pos LIMIT 1 FOR UPDATE SKIP LOCKED")
+            .execute(
+                f"SELECT rollout_id FROM {self.schema}.queue{where} ORDER BY pos LIMIT 1 FOR UPDATE SKIP LOCKED",
+                params,
+            )
             .fetchone()
         )
         return None if row is None else str(row[0])
