@@ -90,7 +90,7 @@ from agentlightning.types import (
 )
 
 from ._common import deadline_status, has_deadline
-from ._core import StoreCore
+from ._core import StoreCore, _require_list
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -224,11 +224,6 @@ def _reconnecting(method: F) -> F:
             self._pool.check()  # drop the pool's dead connections before the next try
 
     return wrapper  # type: ignore[return-value]
-
-
-def _require_list(name: str, value: object) -> None:
-    if isinstance(value, (str, bytes)):
-        raise TypeError(f"{name} must be a list of strings, not a single {type(value).__name__}: use [{value!r}]")
 
 
 _ROLLOUT_COLUMNS = {"status", "end_time"}
@@ -574,22 +569,19 @@ class PostgresLightningStore(StoreCore):
         status_in: Sequence[RolloutStatus] | None = None,
         rollout_id_in: Sequence[str] | None = None,
         mode_in: Sequence[RolloutMode] | None = None,
-        run_id: str | None = None,
         limit: int = -1,
         offset: int = 0,
+        run_id: str | None = None,
     ) -> list[Rollout]:
-        """Rollouts in creation order; each filter given must match (``run_id``: that run's); ``limit=-1``: all."""
-        for name, value in (("status_in", status_in), ("rollout_id_in", rollout_id_in), ("mode_in", mode_in)):
-            _require_list(name, value)
-        self._check_deadlines()
-        with self._read():
-            rollouts = self._select_rollouts_of_run(status_in, rollout_id_in, mode_in, run_id, limit, offset)
-        return [self._detach(rollout) for rollout in rollouts]
+        """The core's query, retried across a lost connection."""
+        return await super().query_rollouts(
+            status_in=status_in, rollout_id_in=rollout_id_in, mode_in=mode_in, limit=limit, offset=offset, run_id=run_id
+        )
 
     @_reconnecting
     async def wait_for_rollouts(self, rollout_ids: Sequence[str], timeout: float | None = None) -> list[Rollout]:
         """Wait until every rollout is finished or ``timeout`` passes; woken by NOTIFY from any host."""
-        _require_list("rollout_ids", rollout_ids)
+        _require_list(rollout_ids, "rollout_ids")
         self._ensure_listener()
         return await super().wait_for_rollouts(rollout_ids, timeout)
 

@@ -85,7 +85,7 @@ def test_patches_a_module_imported_later_and_imports_nothing(framework: str) -> 
         module = importlib.import_module(framework)
         assert module.Client().complete("x") == "answer to x"
         assert module.helper(2) == 4
-        assert recorder.calls == ["complete:None", "helper:None"]
+        assert recorder.calls == ["complete:False", "helper:False"]
     finally:
         recorder.uninstrument()
 
@@ -129,7 +129,7 @@ def test_uninstrument_restores_and_reinstrument_works(framework: str) -> None:
     recorder.instrument()
     module.Client().complete("b")
     recorder.uninstrument()
-    assert recorder.calls == ["complete:None"]
+    assert recorder.calls == ["complete:False"]
 
 
 def test_uninstrument_before_import_leaves_the_hook_inert(framework: str) -> None:
