@@ -7,6 +7,7 @@ import tracemalloc
 from pathlib import Path
 
 from opentelemetry import trace as trace_api
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from agentlightning.store.sqlite import SqliteLightningStore
 from agentlightning.tracer.otel import OtelTracer
@@ -15,7 +16,9 @@ user_tracer = trace_api.get_tracer("user.code")
 N_SPANS = 3000
 
 
-async def test_heap_does_not_grow_with_the_spans_of_one_context(tmp_path: Path) -> None:
+async def test_heap_does_not_grow_with_the_spans_of_one_context(
+    tmp_path: Path, span_exporter: InMemorySpanExporter
+) -> None:
     store = SqliteLightningStore(tmp_path / "store.db")  # on disk: the store itself keeps nothing in memory
     tracer = OtelTracer()
     try:
@@ -28,6 +31,7 @@ async def test_heap_does_not_grow_with_the_spans_of_one_context(tmp_path: Path) 
                     with user_tracer.start_as_current_span("warm-up"):
                         pass
                 tracer.flush()
+                span_exporter.clear()  # the test session's exporter keeps every span it sees: not ours to count
                 gc.collect()
                 tracemalloc.start()
                 try:
@@ -36,6 +40,7 @@ async def test_heap_does_not_grow_with_the_spans_of_one_context(tmp_path: Path) 
                         with user_tracer.start_as_current_span("step") as span:
                             span.set_attribute("payload", "x" * 200)
                     tracer.flush()
+                    span_exporter.clear()
                     gc.collect()
                     grown = tracemalloc.get_traced_memory()[0] - base
                 finally:
