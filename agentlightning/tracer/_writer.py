@@ -89,9 +89,11 @@ class SpanWriter:
     def flush(self) -> Future[None]:
         """A future that completes when every span queued before this call is in the store (or reported lost)."""
         marker: Future[None] = Future()
-        if self._closed and not self._queue:
-            marker.set_result(None)  # nothing to store: a closed writer has nothing more to do
-            return marker
+        if self._closed:
+            with self._lifecycle:
+                if not self._running and not self._queue:
+                    marker.set_result(None)  # nothing queued nor being written: a closed writer is done
+                    return marker
         self._queue.append(marker)
         if self._closed:
             self._ensure_running()
