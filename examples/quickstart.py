@@ -21,7 +21,7 @@ from pathlib import Path
 import openai
 
 import agentlightning as agl
-from agentlightning.testing.cassettes import MATCH_ON, use_cassette
+from agentlightning.testing import use_cassette
 
 CASSETTE = Path(__file__).resolve().parent.parent / "cassettes" / "examples" / "quickstart.yaml"
 TASKS = [
@@ -51,10 +51,10 @@ def math_agent(task: dict[str, str], llm: agl.LLM) -> float:
 def run(endpoint: str, *, record: bool) -> None:
     agl.instrument_all()
     llm = agl.LLM(endpoint=endpoint, model="tiny-math", api_key="not-needed")
-    # Requests are matched by their body too, so concurrent runners replay in any order.
+    # Requests are matched by their body too (the cassettes' default), so concurrent runners replay in any order.
     with (
         tempfile.TemporaryDirectory() as tmp,
-        use_cassette(CASSETTE, record_mode="all" if record else "none", match_on=(*MATCH_ON, "body")),
+        use_cassette(CASSETTE, record_mode="all" if record else "none"),
     ):
         store = agl.SqliteLightningStore(os.path.join(tmp, "store.db"))
         trainer = agl.Trainer(n_runners=1 if record else 4, store=store, initial_resources={"main_llm": llm})
