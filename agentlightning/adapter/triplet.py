@@ -56,6 +56,12 @@ How the spans are read, step by step:
    - ``reward_match="first_sibling"``: the same rule, but only among the reward span's siblings in the tree
      (agent-lightning 0.3's other policy).
 
+Empty triplets: by default the instrumentations record no message content, and only a server that returns
+token ids (vLLM-style) gives ``token_ids``; a triplet can then hold neither. The first time this adapter
+returns such triplets in a process it logs one WARNING saying so: training data needs
+``capture_content=True`` (``instrument_all(capture_content=True)`` or ``AGENTLIGHTNING_CAPTURE_CONTENT=true``)
+or a server that returns token ids.
+
 Cost: O(n log n) in the number of spans (sorting, a Fenwick tree for the repair, a heap for rewards).
 """
 
@@ -100,6 +106,9 @@ from .base import (
 __all__ = ["RewardMatchPolicy", "TraceToTripletBase", "TracerTraceToTriplet"]
 
 logger = logging.getLogger(__name__)
+
+_empty_hint_logged = False
+"""Whether the empty-triplet hint was logged in this process (it is logged once)."""
 
 _REQUEST_PREFIX = "gen_ai.request."
 _RESPONSE_PREFIX = "gen_ai.response."
@@ -169,7 +178,10 @@ class TracerTraceToTriplet(TraceToTripletBase):
                 if group_calls and group_rewards:
                     given.update(_match_rewards(spans, group_calls, group_rewards, rewards))
         calls.sort(key=lambda call: _time_key(spans[call[0]], call[0]))
-        return [_to_triplet(spans[index], agent, given.get(index)) for index, agent in calls]
+        triplets = [_to_triplet(spans[index], agent, given.get(index)) for index, agent in calls]
+        if not _empty_hint_logged:
+            _hint_if_empty(triplets)
+        return triplets
 
     def _find_llm_calls(
         self, spans: list[Span], children: list[list[int]], roots: list[int], rewards: list[float | None]
@@ -365,6 +377,25 @@ def _match_rewards(
         if value is not None:
             given[-heapq.heappop(pending)[2]] = value
     return given
+
+
+def _is_empty(part: dict[str, Any]) -> bool:
+    return not part.get("token_ids") and part.get("raw_content") is None
+
+
+def _hint_if_empty(triplets: list[Triplet]) -> None:
+    global _empty_hint_logged
+    empty = sum(1 for t in triplets if _is_empty(t.prompt) and _is_empty(t.response))
+    if empty and not _empty_hint_logged:
+        _empty_hint_logged = True
+        logger.warning(
+            "%d of %d training triplets have an empty prompt and response: no message content and no token ids "
+            "were recorded for their LLM calls. Training data needs capture_content=True "
+            "(agl.instrument_all(capture_content=True) or AGENTLIGHTNING_CAPTURE_CONTENT=true) or a model server "
+            "that returns token ids (such as vLLM). Logged once per process.",
+            empty,
+            len(triplets),
+        )
 
 
 def _strip_prefix(attributes: dict[str, Any], prefix: str) -> dict[str, Any]:

@@ -28,6 +28,13 @@ fails the test with the command that records it, and nothing reaches the network
 the rootdir; the ini option ``agentlightning_cassette_dir`` changes it. Headers that carry secrets are
 filtered and JSON bodies are pretty-printed (see ``agentlightning.testing.cassettes``).
 
+Requests match on method, scheme, path, query and body (JSON compared as JSON: key order and whitespace do
+not matter), so a test whose prompt changed fails instead of replaying the old answer. To ignore bodies: for
+one test or module, ``@pytest.mark.cassette(match_body=False)`` (any other keyword goes to ``vcr.VCR`` too,
+such as ``match_on=...``); for a folder, override the ``cassette_options`` fixture in its conftest.py to
+return ``{"match_body": False}``; for a run, ``pytest --cassette-ignore-body``; for a project,
+``agentlightning_cassette_match_body = false`` in the pytest ini options.
+
 This module imports nothing beyond pytest and the standard library until a test asks for a cassette, and
 without vcrpy installed only those tests fail (with an install hint); other projects' test runs are
 unaffected, and unmarked tests get no extra fixture. If ``pytest-recording`` (enabled) defines
@@ -50,7 +57,19 @@ _MODES = ("none", "once", "new_episodes", "all")
 
 def pytest_addoption(parser: pytest.Parser, pluginmanager: pytest.PytestPluginManager) -> None:
     parser.addini("agentlightning_cassette_dir", "directory of cassettes, relative to rootdir", default="cassettes")
+    parser.addini(
+        "agentlightning_cassette_match_body",
+        "match replayed requests on their body too (JSON-normalised); false to ignore bodies",
+        type="bool",
+        default=True,
+    )
     group = parser.getgroup("agentlightning", "agentlightning cassettes")
+    group.addoption(
+        "--cassette-ignore-body",
+        action="store_true",
+        default=False,
+        help="replay cassettes without matching request bodies (default: bodies must match, as JSON)",
+    )
     # pytest-recording defines the same option (same meaning, same default): when it is installed and not
     # disabled (-p no:recording), it owns the option and we read it, whichever plugin loads first.
     blocked = pluginmanager.is_blocked("recording") or pluginmanager.is_blocked("pytest_recording.plugin")
@@ -134,14 +153,29 @@ def _record_mode(config: pytest.Config) -> str:
     return "all" if mode == "rewrite" else mode  # pytest-recording's "rewrite": record everything anew
 
 
+def _match_body(config: pytest.Config) -> bool:
+    return bool(config.getini("agentlightning_cassette_match_body")) and not config.getoption(
+        "--cassette-ignore-body", default=False
+    )
+
+
 @pytest.fixture
-def cassette(request: pytest.FixtureRequest) -> Iterator[Any]:
+def cassette_options() -> dict[str, Any]:
+    """Options for the cassettes of the tests in its scope (override it in a conftest.py or a module): keyword
+    arguments of ``make_vcr``, such as ``{"match_body": False}``. The marker's keyword arguments win."""
+    return {}
+
+
+@pytest.fixture
+def cassette(request: pytest.FixtureRequest, cassette_options: dict[str, Any]) -> Iterator[Any]:
     """The active vcrpy ``Cassette`` for this test (see the module docstring)."""
     from .cassettes import make_vcr
 
     mode = _record_mode(request.config)
     marker = request.node.get_closest_marker("cassette")
-    options = {k: v for k, v in (marker.kwargs if marker else {}).items() if k != "path"}
+    options: dict[str, Any] = {"match_body": _match_body(request.config)}
+    options.update(cassette_options)
+    options.update((k, v) for k, v in (marker.kwargs if marker else {}).items() if k != "path")
     try:
         recorder = make_vcr(mode, **options)
     except ImportError as exc:

@@ -348,3 +348,50 @@ def test_deep_trees_do_not_hit_the_recursion_limit() -> None:
     spans.append(llm("leaf", depth, depth + 0.5, parent=f"n{depth - 1}", rid="leaf"))
     spans.append(reward("r", depth + 1, 1.0, parent=f"n{depth - 1}"))
     assert rewards(TracerTraceToTriplet().adapt(spans)) == [1.0]
+
+
+HINT = "Training data needs capture_content=True"
+
+
+def test_empty_triplets_are_explained_once_per_process(
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import agentlightning.adapter.triplet as triplet_module
+
+    monkeypatch.setattr(triplet_module, "_empty_hint_logged", False, raising=False)  # as in a fresh process
+    adapter = TracerTraceToTriplet()
+    with caplog.at_level("WARNING", logger="agentlightning.adapter.triplet"):
+        # What the instrumentation records by default: no content, and no token ids from a plain server.
+        [empty] = adapter.adapt([root(), llm("a", 1, 2, rid="r1")])
+        assert empty.prompt == {"token_ids": [], "raw_content": None}
+        assert empty.response == {"token_ids": [], "raw_content": None}
+        assert [r.getMessage() for r in caplog.records if HINT in r.getMessage()] == [
+            "1 of 1 training triplets have an empty prompt and response: no message content and no token ids were "
+            "recorded for their LLM calls. Training data needs capture_content=True "
+            "(agl.instrument_all(capture_content=True) or AGENTLIGHTNING_CAPTURE_CONTENT=true) or a model server "
+            "that returns token ids (such as vLLM). Logged once per process."
+        ]
+        adapter.adapt([root(), llm("a", 1, 2, rid="r1"), llm("b", 3, 4, rid="r2")])
+        TracerTraceToTriplet().adapt([root(), llm("a", 1, 2, rid="r1")])
+    assert sum(HINT in r.getMessage() for r in caplog.records) == 1
+
+
+@pytest.mark.parametrize(
+    "attrs",
+    [
+        {"agentlightning.prompt_token_ids": [1, 2], "agentlightning.response_token_ids": [3]},
+        {"gen_ai.input.messages": json.dumps([{"role": "user", "parts": [{"type": "text", "content": "hi"}]}])},
+    ],
+    ids=["token-ids", "content"],
+)
+def test_no_hint_when_triplets_carry_token_ids_or_content(
+    attrs: dict[str, Any], caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import agentlightning.adapter.triplet as triplet_module
+
+    monkeypatch.setattr(triplet_module, "_empty_hint_logged", False, raising=False)
+    with caplog.at_level("WARNING", logger="agentlightning.adapter.triplet"):
+        [full] = TracerTraceToTriplet().adapt([root(), llm("a", 1, 2, rid="r1", **attrs)])
+        assert TracerTraceToTriplet().adapt([root()]) == []  # no LLM call: nothing to explain either
+    assert full.prompt["token_ids"] or full.prompt["raw_content"]
+    assert not [r for r in caplog.records if HINT in r.getMessage()]

@@ -230,3 +230,55 @@ def test_credential_headers_never_reach_the_cassette(tmp_path: Path) -> None:
     with use_cassette(path):  # and it replays
         replayed = openai.OpenAI(base_url="http://127.0.0.1:9/v1", api_key="k", max_retries=0)
         assert replayed.chat.completions.create(model="m", messages=[{"role": "user", "content": "hi"}]).choices
+
+
+PROMPT_TEST = textwrap.dedent(
+    """
+    import os
+    import openai
+    import pytest
+
+    def ask():
+        client = openai.OpenAI(base_url=os.environ["LLM_BASE_URL"], api_key="k", max_retries=0)
+        messages = [{"role": "user", "content": os.environ["PROMPT"]}]
+        return client.chat.completions.create(model="m", messages=messages).choices[0].message.content
+
+    @pytest.mark.cassette
+    def test_strict():
+        assert ask() == "Hello from the scripted server!"
+
+    @pytest.mark.cassette(match_body=False)
+    def test_relaxed():
+        assert ask() == "Hello from the scripted server!"
+    """
+)
+
+
+@pytest.mark.slow
+def test_body_matching_and_the_ways_to_relax_it(tmp_path: Path) -> None:
+    (tmp_path / "tests" / "loose").mkdir(parents=True)
+    (tmp_path / "tests" / "test_prompt.py").write_text(PROMPT_TEST)
+    (tmp_path / "tests" / "loose" / "test_prompt_loose.py").write_text(PROMPT_TEST)
+    (tmp_path / "tests" / "loose" / "conftest.py").write_text(
+        "import pytest\n\n@pytest.fixture\ndef cassette_options():\n    return {'match_body': False}\n"
+    )
+    with ScriptedOpenAIServer() as server:
+        done = run_pytest(tmp_path, "--record-mode=once", env={"LLM_BASE_URL": server.base_url, "PROMPT": "2 + 2?"})
+        assert done.returncode == 0, done.stdout + done.stderr
+    offline = {"LLM_BASE_URL": "http://127.0.0.1:9/v1"}
+
+    done = run_pytest(tmp_path, env={**offline, "PROMPT": "2 + 2?"})
+    assert "4 passed" in done.stdout, done.stdout + done.stderr
+    # The prompt changed: the strict test fails, the marker and the folder's fixture relax it.
+    done = run_pytest(tmp_path, "-rf", env={**offline, "PROMPT": "3 + 3?"})
+    assert "1 failed, 3 passed" in done.stdout, done.stdout + done.stderr
+    assert "FAILED tests/test_prompt.py::test_strict" in done.stdout
+    assert "body differs" in done.stdout
+    # The command-line option relaxes every test.
+    done = run_pytest(tmp_path, "--cassette-ignore-body", env={**offline, "PROMPT": "3 + 3?"})
+    assert "4 passed" in done.stdout, done.stdout + done.stderr
+    # And so does the ini option.
+    ini = "[pytest]\nagentlightning_cassette_match_body = false\nasyncio_default_fixture_loop_scope = function\n"
+    (tmp_path / "pytest.ini").write_text(ini)
+    done = run_pytest(tmp_path, env={**offline, "PROMPT": "3 + 3?"})
+    assert "4 passed" in done.stdout, done.stdout + done.stderr
