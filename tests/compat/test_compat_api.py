@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import json
 import logging
 from collections.abc import Iterator
 from typing import Any
@@ -338,3 +339,32 @@ def test_agentops_tracer_is_an_import_error_naming_the_extra() -> None:
         exec("from agentlightning import AgentOpsTracer")
     with pytest.raises(ImportError, match="AgentOps plugin"):
         _ = agl.AgentOpsTracer  # type: ignore[attr-defined]
+
+
+@pytest.mark.usefixtures("clean_instrumentation")
+def test_a_tool_call_message_without_content_is_traced_in_a_trainer_rollout(server: ScriptedOpenAIServer) -> None:
+    # 0.3 crashed inside create() on this message (content None) once content was captured.
+    @agl.rollout
+    def agent(task: str, llm: agl.LLM) -> float:
+        with openai.OpenAI(base_url=llm.endpoint, api_key="k", max_retries=0) as client:
+            call = {"id": "c1", "type": "function", "function": {"name": "lookup", "arguments": "{}"}}
+            client.chat.completions.create(
+                model=llm.model,
+                messages=[
+                    {"role": "user", "content": task},
+                    {"role": "assistant", "content": None, "tool_calls": [call]},
+                    {"role": "tool", "tool_call_id": "c1", "content": "found"},
+                ],
+            )
+        return 1.0
+
+    llm = agl.LLM(endpoint=server.base_url, model="tiny")
+    trainer = agl.Trainer(store=agl.InMemoryLightningStore(), initial_resources={"main_llm": llm}, progress=False)
+    (rollout,) = trainer.dev(agent, ["look it up"])
+    assert rollout.status == "succeeded"
+    (span,) = _chat_spans(trainer, rollout)
+    messages = json.loads(span.attributes["gen_ai.input.messages"])
+    assert messages[1] == {
+        "role": "assistant",
+        "parts": [{"type": "tool_call", "id": "c1", "name": "lookup", "arguments": "{}"}],
+    }
