@@ -31,15 +31,13 @@ def agent(task: str, llm: agl.LLM) -> float:
     return 1.0 if second.choices[0].message.content == "4" else 0.0
 
 
-def report(store: agl.LightningStore, adapter: agl.TracerTraceToTriplet, rollout: agl.Rollout) -> dict[str, object]:
-    from agentlightning._utils import run_sync
-
-    spans = run_sync(store.query_spans(rollout.rollout_id))
+def report(trainer: agl.Trainer, rollout: agl.Rollout) -> dict[str, object]:
+    spans = trainer.store_query_spans(rollout.rollout_id)
     return {
         "status": rollout.status,
         "llm_spans": sum(1 for s in spans if s.attributes.get("gen_ai.operation.name") == "chat"),
         "reward": agl.find_final_reward(spans),
-        "triplets": [t.model_dump(mode="json") for t in adapter.adapt(spans)],
+        "triplets": [t.model_dump(mode="json") for t in trainer.adapter.adapt(spans)],
     }
 
 
@@ -56,12 +54,11 @@ def main() -> None:
         trainer = agl.Trainer(n_workers=1, store=store, initial_resources={"main_llm": llm})
         rollouts = trainer.dev(agent, ["What is 2 + 2?", "What is 1 + 3?"])
         stepped = asyncio.run(debug(store, llm))
-        adapter = agl.TracerTraceToTriplet()
         print(
             json.dumps(
                 {
-                    "dev": [report(store, adapter, r) for r in rollouts],
-                    "step": report(store, adapter, stepped),
+                    "dev": [report(trainer, r) for r in rollouts],
+                    "step": report(trainer, stepped),
                     "step_mode": stepped.mode,
                     "requests": len(server.requests),
                 }
