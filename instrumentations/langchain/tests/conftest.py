@@ -63,6 +63,7 @@ async def amodel(server: ScriptedOpenAIServer) -> AsyncIterator[ChatOpenAI]:
             base_url=server.base_url,
             api_key="test-key",  # type: ignore[arg-type]
             max_retries=0,
+            stream_usage=True,  # streams (astream_events streams the model) ask for the usage chunk
             root_async_client=client,
             async_client=client.chat.completions,
         )
