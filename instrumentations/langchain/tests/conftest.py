@@ -34,12 +34,11 @@ def server(_server: ScriptedOpenAIServer) -> Iterator[ScriptedOpenAIServer]:
     _server.reset()
 
 
-@pytest.fixture(params=["langchain", "langchain+openai"])
+@pytest.fixture(params=["langchain", "langchain+openai", "openai+langchain"])
 def instrumented(request: pytest.FixtureRequest, spans: InMemorySpanExporter) -> Iterator[InMemorySpanExporter]:
-    """LangChain instrumented alone, and with the OpenAI plugin under it; uninstrumented after."""
-    instrument("langchain")
-    if request.param == "langchain+openai":
-        instrument("openai")
+    """LangChain instrumented alone, and with the OpenAI plugin under it in both orders; uninstrumented after."""
+    for name in str(request.param).split("+"):
+        instrument(name)
     try:
         yield spans
     finally:

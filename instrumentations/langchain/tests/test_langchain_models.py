@@ -129,3 +129,18 @@ def test_uninstrument_leaves_nothing_attached(
     assert not any(type(h).__module__.startswith("agentlightning") for h in manager.handlers)
     model.invoke("x")
     assert finished() == []
+
+
+def test_with_structured_output_one_chat_span(
+    instrumented: InMemorySpanExporter, model: ChatOpenAI, server: ScriptedOpenAIServer, finished: Spans
+) -> None:
+    from pydantic import BaseModel
+
+    class Answer(BaseModel):
+        value: int
+
+    server.script(Reply(content='{"value": 4}'))
+    assert model.with_structured_output(Answer, method="json_schema").invoke("2+2?") == Answer(value=4)
+    chats = named(finished(), "chat gpt-test")
+    assert len(chats) == 1
+    assert (chats[0].attributes or {})[sc.GEN_AI_USAGE_OUTPUT_TOKENS] == 2
