@@ -6,7 +6,8 @@ A real ``ChatOpenAI`` over a real ``openai`` client whose transport is an in-pro
 serving the scripted server's bytes (no network noise). Set-ups, interleaved round by round: ``bare`` (no
 instrumentation), ``langchain`` (this plugin's handler; spans to an SDK provider with a no-op exporter),
 ``langchain+openai`` (both plugins; still one span per call). Figures are microseconds per call: the median
-over rounds of the round's median, and "added" is paired per round against bare. Nothing is asserted.
+over rounds of the round's median; "added" is paired per round against bare, "added CPU" the same with this
+process's CPU time per call (less inflated by other load on the machine than wall time). Nothing is asserted.
 A peer LangChain instrumentation (OpenInference's, OpenLLMetry's) is not installed here, so it is not measured.
 """
 
@@ -45,13 +46,15 @@ def _model() -> ChatOpenAI:
     return ChatOpenAI(model="gpt-bench", api_key="k", root_client=root, client=root.chat.completions)  # type: ignore[arg-type]
 
 
-def _round(model: ChatOpenAI, calls: int) -> float:
+def _round(model: ChatOpenAI, calls: int) -> tuple[float, float]:
+    """(median wall time per call, CPU time of this process per call), in microseconds."""
     samples = []
+    cpu_start = time.process_time_ns()
     for _ in range(calls):
         start = time.perf_counter_ns()
         model.invoke("What is 2 + 2?")
         samples.append(time.perf_counter_ns() - start)
-    return statistics.median(samples) / 1000
+    return statistics.median(samples) / 1000, (time.process_time_ns() - cpu_start) / calls / 1000
 
 
 def main() -> None:
@@ -64,7 +67,7 @@ def main() -> None:
     trace.set_tracer_provider(provider)
     model = _model()
     setups = {"bare": (), "langchain": ("langchain",), "langchain+openai": ("langchain", "openai")}
-    results: dict[str, list[float]] = {name: [] for name in setups}
+    results: dict[str, list[tuple[float, float]]] = {name: [] for name in setups}
     _round(model, 50)  # warm-up
     for _ in range(args.rounds):
         for name, plugins in setups.items():
@@ -77,8 +80,10 @@ def main() -> None:
     bare = results["bare"]
     print(f"ChatOpenAI.invoke, {args.calls} calls x {args.rounds} rounds, in-process transport")
     for name, values in results.items():
-        added = statistics.median(v - b for v, b in zip(values, bare, strict=True))
-        print(f"  {name:18s} median {statistics.median(values):8.1f} us   added {added:7.1f} us")
+        wall = statistics.median(v[0] for v in values)
+        added = statistics.median(v[0] - b[0] for v, b in zip(values, bare, strict=True))
+        added_cpu = statistics.median(v[1] - b[1] for v, b in zip(values, bare, strict=True))
+        print(f"  {name:18s} median {wall:8.1f} us   added {added:7.1f} us   added CPU {added_cpu:7.1f} us")
 
 
 if __name__ == "__main__":
