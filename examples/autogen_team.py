@@ -90,9 +90,10 @@ def run(endpoint: str, *, record: bool) -> None:
         for rollout in rollouts:
             spans = trainer.store_query_spans(rollout.rollout_id)
             names = [s.name for s in spans]
+            workflows = names.count("invoke_workflow RoundRobinGroupChat")
             print(
                 f"{rollout.rollout_id}  {rollout.status:9s}  reward={agl.find_final_reward(spans)}  "
-                f"traces={len({s.trace_id for s in spans})}  workflows={names.count('invoke_workflow RoundRobinGroupChat')}  "
+                f"traces={len({s.trace_id for s in spans})}  workflows={workflows}  "
                 f"llm={sum(n.startswith('chat ') for n in names)}  tools={names.count('execute_tool calculator')}  "
                 f"solver_triplets={len(solver_only.adapt(spans))}  {rollout.input['question']}"
             )

@@ -6,7 +6,7 @@ import os
 
 os.environ.setdefault("AGENTLIGHTNING_STRICT", "1")  # the guard re-raises our own bugs in tests
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 import pytest
@@ -64,7 +64,13 @@ async def model_client(server: ScriptedOpenAIServer) -> AsyncIterator[Any]:
         await client.close()
 
 
-def make_client(server: ScriptedOpenAIServer, **kwargs: Any) -> Any:
-    return OpenAIChatCompletionClient(
-        model=MODEL, base_url=server.base_url, api_key="test-key", model_info=MODEL_INFO, max_retries=0, **kwargs
-    )
+@pytest.fixture
+def make_client(server: ScriptedOpenAIServer) -> Callable[..., Any]:
+    """A function making a model client of the scripted server (the caller closes it)."""
+
+    def make(**kwargs: Any) -> Any:
+        return OpenAIChatCompletionClient(
+            model=MODEL, base_url=server.base_url, api_key="test-key", model_info=MODEL_INFO, max_retries=0, **kwargs
+        )
+
+    return make

@@ -119,14 +119,14 @@ async def test_tool_that_raises(
     assert all(s.status.status_code is not StatusCode.ERROR for s in others)
 
 
-async def test_round_robin_team(instrumented: InMemorySpanExporter, server: ScriptedOpenAIServer) -> None:
-    from conftest import make_client
-
+async def test_round_robin_team(
+    instrumented: InMemorySpanExporter, server: ScriptedOpenAIServer, make_client: Any
+) -> None:
     server.script(
         Reply("draft", prompt_tokens=5, completion_tokens=1),
         Reply("looks good APPROVE", prompt_tokens=7, completion_tokens=3),
     )
-    client = make_client(server)
+    client = make_client()
     solver = AssistantAgent("solver", model_client=client)
     critic = AssistantAgent("critic", model_client=client)
     team = RoundRobinGroupChat(
@@ -152,12 +152,10 @@ async def test_round_robin_team(instrumented: InMemorySpanExporter, server: Scri
 
 
 async def test_run_stream_with_model_client_stream(
-    instrumented: InMemorySpanExporter, server: ScriptedOpenAIServer
+    instrumented: InMemorySpanExporter, server: ScriptedOpenAIServer, make_client: Any
 ) -> None:
-    from conftest import make_client
-
     server.script(Reply("streamed answer", prompt_tokens=9, completion_tokens=2))
-    model_client = make_client(server, stream_options={"include_usage": True})
+    model_client = make_client(stream_options={"include_usage": True})
     agent = AssistantAgent("solver", model_client=model_client, model_client_stream=True)
     items = [item async for item in agent.run_stream(task="Go")]
     assert items[-1].messages[-1].content == "streamed answer"
@@ -218,15 +216,15 @@ async def test_content_only_with_capture(
     assert "Paris." in str(llm.attributes[sc.GEN_AI_OUTPUT_MESSAGES])
 
 
-async def test_runtime_spans_only_when_asked(spans: InMemorySpanExporter, server: ScriptedOpenAIServer) -> None:
-    from conftest import make_client
-
+async def test_runtime_spans_only_when_asked(
+    spans: InMemorySpanExporter, server: ScriptedOpenAIServer, make_client: Any
+) -> None:
     from agentlightning.instrumentation import instrument, uninstrument_all
 
     instrument("autogen", trace_runtime=True)
     try:
         server.script(Reply("done"))
-        client = make_client(server)
+        client = make_client()
         team = RoundRobinGroupChat([AssistantAgent("solver", model_client=client)], max_turns=1)
         await team.run(task="Go")
         await client.close()

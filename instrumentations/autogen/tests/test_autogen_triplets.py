@@ -9,14 +9,13 @@ import pytest
 from autogen_agentchat.agents import AssistantAgent
 from autogen_agentchat.conditions import TextMentionTermination
 from autogen_agentchat.teams import RoundRobinGroupChat
-from conftest import make_client
 
 from agentlightning.adapter import TracerTraceToTriplet
 from agentlightning.testing import Reply, ScriptedOpenAIServer
 
 
 def test_triplets_per_agent_with_agent_match(
-    request: pytest.FixtureRequest, instrumented: Any, server: ScriptedOpenAIServer
+    request: pytest.FixtureRequest, instrumented: Any, server: ScriptedOpenAIServer, make_client: Any
 ) -> None:
     from agentlightning.store.memory import InMemoryLightningStore
     from agentlightning.tracer.otel import OtelTracer
@@ -30,7 +29,7 @@ def test_triplets_per_agent_with_agent_match(
     )
 
     async def team_run() -> None:
-        client = make_client(server)
+        client = make_client()
         team = RoundRobinGroupChat(
             [AssistantAgent("solver", model_client=client), AssistantAgent("critic", model_client=client)],
             termination_condition=TextMentionTermination("APPROVE"),
