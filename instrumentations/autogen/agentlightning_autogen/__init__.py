@@ -47,7 +47,7 @@ from opentelemetry import trace
 
 from agentlightning.instrumentation import InstrumentationConfig, Instrumentor, Option, Patch, Switch, wrap
 
-from ._readers import AGENT_RUN, AGENT_RUN_STREAM, AGENT_TURN, CREATE, CREATE_STREAM, TEAM_RUN_STREAM, TOOL
+from ._readers import AGENT_RUN_STREAM, AGENT_TURN, CREATE, CREATE_STREAM, TEAM_RUN_STREAM, TOOL, agent_run
 
 __all__ = ["AutoGenInstrumentor", "instrument_autogen", "uninstrument_autogen"]
 
@@ -55,6 +55,10 @@ __version__ = "0.1.0"
 
 _AGENTS = "autogen_agentchat.agents._base_chat_agent"
 _ASSISTANT = "autogen_agentchat.agents._assistant_agent"
+_SOM = "autogen_agentchat.agents._society_of_mind_agent"
+_CODE = "autogen_agentchat.agents._code_executor_agent"
+_FILTER = "autogen_agentchat.agents._message_filter_agent"
+_USER = "autogen_agentchat.agents._user_proxy_agent"
 _TEAMS = "autogen_agentchat.teams._group_chat._base_group_chat"
 _CONTAINER = "autogen_agentchat.teams._group_chat._chat_agent_container"
 _OPENAI = "autogen_ext.models.openai._openai_client"
@@ -97,13 +101,18 @@ class AutoGenInstrumentor(Instrumentor):
         tracer = trace.get_tracer("agentlightning.autogen", __version__)
         patches = [
             # Agent runs: BaseChatAgent.run -> on_messages; run_stream -> on_messages_stream (0.7.x).
-            Patch(_AGENTS, "BaseChatAgent.run", wrap(tracer, config, AGENT_RUN, "async")),
+            Patch(_AGENTS, "BaseChatAgent.run", agent_run(tracer, config)),
             Patch(_AGENTS, "BaseChatAgent.run_stream", wrap(tracer, config, AGENT_RUN_STREAM, "async_gen")),
             # Turns: teams call each member's on_messages_stream directly (ChatAgentContainer), and
             # AssistantAgent overrides it, so both the base and the override are patched; on_messages of
             # AssistantAgent iterates on_messages_stream, so patching it too would double every turn.
             Patch(_AGENTS, "BaseChatAgent.on_messages_stream", wrap(tracer, config, AGENT_TURN, "async_gen")),
             Patch(_ASSISTANT, "AssistantAgent.on_messages_stream", wrap(tracer, config, AGENT_TURN, "async_gen")),
+            # The other agents of autogen-agentchat 0.7 that override on_messages_stream (team turns of them).
+            Patch(_SOM, "SocietyOfMindAgent.on_messages_stream", wrap(tracer, config, AGENT_TURN, "async_gen")),
+            Patch(_CODE, "CodeExecutorAgent.on_messages_stream", wrap(tracer, config, AGENT_TURN, "async_gen")),
+            Patch(_FILTER, "MessageFilterAgent.on_messages_stream", wrap(tracer, config, AGENT_TURN, "async_gen")),
+            Patch(_USER, "UserProxyAgent.on_messages_stream", wrap(tracer, config, AGENT_TURN, "async_gen")),
             # Teams: BaseGroupChat.run iterates run_stream, so run_stream alone covers both (one span).
             Patch(_TEAMS, "BaseGroupChat.run_stream", wrap(tracer, config, TEAM_RUN_STREAM, "async_gen")),
             # Model calls: the OpenAI and Azure clients share these two methods.

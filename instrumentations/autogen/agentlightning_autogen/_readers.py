@@ -125,7 +125,44 @@ def _run_handler(invocation: Invocation) -> _LastItem:
     return _LastItem(invocation, task_result_attributes)
 
 
-AGENT_RUN = Operation("agent", agent_request, task_result_attributes)
+def agent_run(tracer: Any, config: Any) -> Any:
+    """The Patch factory of ``BaseChatAgent.run`` (a coroutine): like ``wrap(..., "async")``, except that a
+    cancellation ends the span as cancelled (no error status) instead of failing it."""
+    from agentlightning.instrumentation import capture_enabled, guard, is_suppressed, start_agent
+
+    site = guard("autogen.run")
+
+    def factory(switch: Any) -> Any:
+        async def wrapper(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+            if not switch.on or is_suppressed():
+                return await wrapped(*args, **kwargs)
+            invocation = None
+            with site:
+                capture = capture_enabled(config)
+                name, attributes = agent_request(instance, args, kwargs, capture)
+                invocation = start_agent(tracer, name, attributes, capture=capture)
+                invocation.enter()
+            if invocation is None:
+                return await wrapped(*args, **kwargs)
+            try:
+                result = await wrapped(*args, **kwargs)
+            except asyncio.CancelledError:
+                invocation.leave()
+                invocation.stop({CANCELLED: True})
+                raise
+            except BaseException as error:
+                invocation.leave()
+                invocation.fail(error)
+                raise
+            invocation.leave()
+            invocation.finish_with(result, task_result_attributes)
+            return result
+
+        return wrapper
+
+    return factory
+
+
 AGENT_RUN_STREAM = Operation("agent", agent_request, stream=_run_handler)
 AGENT_TURN = Operation("agent", turn_request, stream=_turn_handler)
 TEAM_RUN_STREAM = Operation("workflow", team_request, stream=_run_handler)

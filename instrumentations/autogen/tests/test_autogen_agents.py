@@ -195,8 +195,33 @@ async def test_cancelled_run(
     finished, _ = tree(instrumented)
     assert_only_ours(finished)
     assert {s.name for s in finished} >= {"invoke_agent solver", "chat scripted-model"}
-    turn = [s for s in finished if s.name == "invoke_agent solver" and s.parent is not None]
-    assert turn and turn[0].attributes is not None and turn[0].attributes["agentlightning.autogen.cancelled"] is True
+    agent_spans = [s for s in finished if s.name == "invoke_agent solver"]
+    assert len(agent_spans) == 2  # the turn and the run, both ended
+    for span in agent_spans:  # a cancellation is not a crash
+        assert span.attributes is not None and span.attributes["agentlightning.autogen.cancelled"] is True
+        assert span.status.status_code is not StatusCode.ERROR
+
+
+async def test_team_max_turns(
+    instrumented: InMemorySpanExporter, server: ScriptedOpenAIServer, make_client: Any
+) -> None:
+    server.script(Reply("one"), Reply("two"))
+    client = make_client()
+    team = RoundRobinGroupChat(
+        [AssistantAgent("solver", model_client=client), AssistantAgent("critic", model_client=client)], max_turns=2
+    )
+    result = await team.run(task="Go")
+    await client.close()
+    assert result.stop_reason is not None
+
+    finished, by_id = tree(instrumented)
+    assert_only_ours(finished)
+    assert [s.name for s in finished if s.parent is None] == ["invoke_workflow RoundRobinGroupChat"]
+    assert sorted(s.name for s in finished if parent_name(s, by_id) == "invoke_workflow RoundRobinGroupChat") == [
+        "invoke_agent critic",
+        "invoke_agent solver",
+    ]
+    assert len(llm_spans(finished)) == 2
 
 
 async def test_content_only_with_capture(

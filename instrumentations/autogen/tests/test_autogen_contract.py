@@ -38,7 +38,7 @@ class TestAutoGenContract(PluginContract):
 
     @pytest.fixture
     def contract_targets(self) -> list[tuple[Any, str]]:
-        from autogen_agentchat.agents import AssistantAgent, BaseChatAgent
+        from autogen_agentchat.agents import AssistantAgent, BaseChatAgent, UserProxyAgent
         from autogen_agentchat.teams import BaseGroupChat
         from autogen_core.tools import BaseTool
         from autogen_ext.models.openai._openai_client import BaseOpenAIChatCompletionClient
@@ -49,6 +49,7 @@ class TestAutoGenContract(PluginContract):
             (BaseChatAgent, "run_stream"),
             (BaseChatAgent, "on_messages_stream"),
             (AssistantAgent, "on_messages_stream"),
+            (UserProxyAgent, "on_messages_stream"),
             (BaseGroupChat, "run_stream"),
             (BaseOpenAIChatCompletionClient, "create"),
             (BaseOpenAIChatCompletionClient, "create_stream"),
