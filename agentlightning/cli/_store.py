@@ -4,13 +4,14 @@
 working directory -- the same default as ``Trainer``. Reading commands (``show``, ``ls``, ``export``,
 ``report``) never create a store: a missing one is a usage error saying how to make it.
 
-:func:`open_store` is the one place that maps a URL or path to a store; PostgreSQL URLs are reported as
-unsupported by this command until the server store is available.
+:func:`open_store` is the one place that maps a URL or path to a store: a ``postgresql://`` URL opens
+the PostgreSQL store (``agentlightning.store.open_store``), anything else a SQLite file.
 """
 
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -33,11 +34,13 @@ def store_location(option: str | None) -> str:
 
 def open_store(url_or_path: str, *, create: bool) -> LightningStore:
     """Open the store; ``create=False`` refuses to make a new one. Bad input raises :class:`UsageError`."""
+    if url_or_path.lower().startswith(("postgresql://", "postgres://")):
+        return _open_postgres(url_or_path)
     if "://" in url_or_path:
         scheme = url_or_path.split("://", 1)[0]
         raise UsageError(
-            f"store {url_or_path!r}: {scheme}:// stores are not supported by this version of the command; "
-            "give the path of a SQLite store file (default .agentlightning/store.db)"
+            f"store {url_or_path!r}: {scheme}:// stores are not supported; give the path of a SQLite store file "
+            "(default .agentlightning/store.db) or a postgresql://user:password@host:port/dbname URL"
         )
     path = Path(url_or_path)
     if path.is_dir():
@@ -55,3 +58,17 @@ def open_store(url_or_path: str, *, create: bool) -> LightningStore:
         raise UsageError(f"store {url_or_path!r} is not an agentlightning store ({exc}); give another path") from None
     except OSError as exc:
         raise UsageError(f"cannot open the store {url_or_path!r}: {exc.strerror or exc}") from None
+
+
+def _open_postgres(url: str) -> LightningStore:
+    shown = re.sub(r"://([^:/@]*):[^@]*@", r"://\1:***@", url)  # never print a password
+    from agentlightning.store import open_store as open_any
+
+    try:
+        return open_any(url)
+    except ImportError as exc:
+        raise UsageError(
+            f"store {shown}: the PostgreSQL store needs psycopg ({exc}); pip install 'agentlightning[postgres]'"
+        ) from None
+    except Exception as exc:
+        raise UsageError(f"cannot open the store {shown}: {type(exc).__name__}: {exc}") from None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -123,3 +124,16 @@ def test_an_unknown_rollout_id_is_a_usage_error(filled: tuple[Path, str]) -> Non
         error = _one_error_line(run_cli(command, cwd, program=CLI))
         assert "no rollout ro-000000000000 in the store" in error
     assert not (cwd / "report.html").exists()
+
+
+def test_run_and_ls_on_a_postgresql_store(tmp_path: Path, server: ScriptedOpenAIServer, postgres_server: Any) -> None:
+    """`--store postgresql://...` works for `agentlightning-run` and the reading commands alike."""
+    dsn = postgres_server.dsn()
+    out = run_cli(["--store", dsn, str(write_agent(tmp_path))], tmp_path, base_url=server.base_url)
+    assert out.returncode == 0, out.stderr
+    rollout_id = run_rollout_id(out.stderr)
+    listed = run_cli(["ls", "--store", dsn], tmp_path, program=CLI)
+    assert listed.returncode == 0, listed.stderr
+    row = next(line for line in listed.stdout.splitlines() if line.startswith(rollout_id))
+    assert row.split()[1] == "succeeded"
+    assert not (tmp_path / ".agentlightning").exists()  # nothing went to the default SQLite store
