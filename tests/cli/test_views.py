@@ -107,7 +107,7 @@ def test_bad_input_is_one_line_exit_2_and_writes_nothing(tmp_path: Path) -> None
     assert "no such cassette" in _one_error_line(run_cli(["--replay", "none.yaml", str(script)], tmp_path))
 
     error = _one_error_line(run_cli(["--disable", "nosuch", str(script)], tmp_path))
-    assert "no such instrumentation plugin; installed: openai" in error
+    assert "no such instrumentation plugin; installed:" in error and "openai" in error
 
     assert "no store at" in _one_error_line(run_cli(["ls"], tmp_path, program=CLI))
     assert "no store at" in _one_error_line(run_cli(["show"], tmp_path, program=CLI))

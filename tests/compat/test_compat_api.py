@@ -180,27 +180,22 @@ def test_trainer_n_workers_is_a_deprecated_alias() -> None:
 # ---- 5. get_langchain_handler -------------------------------------------------------------------
 
 
-class _CallbackPlugin(agl.instrumentation.Instrumentor):  # type: ignore[name-defined,misc]
-    name = "langchain"
+def test_get_langchain_handler_is_none_until_the_langchain_plugin_traces_then_its_handler() -> None:
+    from langchain_core.callbacks import BaseCallbackHandler
 
-    def _patches(self, config: Any) -> list[Any]:
-        return []
+    from agentlightning.instrumentation import instrument, uninstrument
 
-    def callback_handler(self) -> object:
-        return ("handler", self)
-
-
-def test_get_langchain_handler_is_none_without_the_plugin_then_the_plugins_handler() -> None:
     tracer = agl.OtelTracer()
-    assert "langchain" not in _registry.available_instrumentors()
-    assert tracer.get_langchain_handler() is None
-    plugin = _CallbackPlugin()
-    _registry.register_instrumentor("langchain", plugin)
+    assert "langchain" in _registry.available_instrumentors()  # the workspace installs the plugin
+    assert tracer.get_langchain_handler() is None  # installed, not instrumented: 0.3's None
+    instrument("langchain")
     try:
-        assert tracer.get_langchain_handler() == ("handler", plugin)
+        handler = tracer.get_langchain_handler()
+        assert isinstance(handler, BaseCallbackHandler)
+        assert type(handler).__module__.startswith("agentlightning_langchain")
     finally:
-        _registry._factories.pop("langchain", None)
-        _registry._instances.pop("langchain", None)
+        uninstrument("langchain")
+    assert tracer.get_langchain_handler() is None
 
 
 # ---- 6 + 7. auto-instrumentation and content capture in Trainer rollouts ------------------------
