@@ -386,29 +386,34 @@ class StoreCore(StorageBackend, LightningStore):
         _require_list(rollout_ids, "rollout_ids")
         ids = list(dict.fromkeys(rollout_ids))
         deadline = None if timeout is None else time.monotonic() + max(0.0, timeout)
+        configs: dict[str, RolloutConfig] = {}  # of the pending rollouts with a time limit, read once each
         with self._waiters.waiter() as event:
             while True:
                 event.clear()  # before reading: a change after the read sets it again
                 version = self._data_version()
-                finished, pending, limits = self._poll_rollouts(ids)
+                finished, pending, limits = self._poll_rollouts(ids, configs)
                 if not pending:
                     return self._finished_rollouts(finished)
                 tick = wake_interval(limits)
                 while True:  # nap until something is worth a re-read
                     remaining = None if deadline is None else deadline - time.monotonic()
                     if remaining is not None and remaining <= 0:
-                        return self._finished_rollouts(self._poll_rollouts(ids)[0])
+                        return self._finished_rollouts(self._poll_rollouts(ids, configs)[0])
                     naps = [t for t in (remaining, tick, self._external_poll) if t is not None]
                     if await wait_event(event, min(naps) if naps else None) or tick is not None:
                         break
                     if self._external_poll is not None and self._data_version() != version:
                         break
 
-    def _poll_rollouts(self, ids: list[str]) -> tuple[list[str], int, list[RolloutConfig]]:
+    def _poll_rollouts(
+        self, ids: list[str], configs: dict[str, RolloutConfig]
+    ) -> tuple[list[str], int, list[RolloutConfig]]:
         """Among ``ids``: the finished ones, how many are unfinished, and the configs of those with a time limit.
 
-        A waiter calls this on every change, so it reads statuses only; whole rollouts are read just for the
-        unfinished ones with a time limit (their limits set the waiter's tick) and, once, for what it returns.
+        A waiter calls this on every change, so it reads statuses only; whole rollouts are read once for the
+        unfinished ones with a time limit (their limits set the waiter's tick; ``configs`` keeps them for the
+        rest of the wait, so a config changed meanwhile only changes how often limits are re-checked, not the
+        limits the store applies) and, once, for what it returns.
         """
         self._check_deadlines()
         with self._read():
@@ -417,7 +422,10 @@ class StoreCore(StorageBackend, LightningStore):
             timed = [
                 rid for rid, (status, limited) in states.items() if limited and status not in TERMINAL_ROLLOUT_STATUSES
             ]
-            limits = [r.config for r in self._get_rollouts(timed).values()] if timed else []
+            unknown = [rid for rid in timed if rid not in configs]
+            if unknown:
+                configs.update((rid, r.config) for rid, r in self._get_rollouts(unknown).items())
+            limits = [configs[rid] for rid in timed if rid in configs]
         return finished, len(states) - len(finished), limits
 
     def _finished_rollouts(self, ids: list[str]) -> list[Rollout]:

@@ -107,7 +107,9 @@ _SCHEMA = [
         data TEXT NOT NULL
     )""",
     "CREATE INDEX IF NOT EXISTS spans_by_sequence ON spans(rollout_id, sequence_id)",
-    "CREATE TABLE IF NOT EXISTS queue (pos INTEGER PRIMARY KEY AUTOINCREMENT, rollout_id TEXT NOT NULL UNIQUE)",
+    "CREATE TABLE IF NOT EXISTS queue (pos INTEGER PRIMARY KEY AUTOINCREMENT, rollout_id TEXT NOT NULL UNIQUE, "
+    "run_id TEXT)",
+    "CREATE INDEX IF NOT EXISTS queue_by_run ON queue(run_id, pos)",
     """CREATE TABLE IF NOT EXISTS resources (
         resources_id TEXT PRIMARY KEY,
         touched INTEGER NOT NULL,
@@ -122,6 +124,8 @@ _MIGRATIONS: dict[int, list[str]] = {
     1: [
         "ALTER TABLE rollouts ADD COLUMN run_id TEXT",
         "CREATE INDEX IF NOT EXISTS rollouts_by_run ON rollouts(run_id)",
+        "ALTER TABLE queue ADD COLUMN run_id TEXT",
+        "CREATE INDEX IF NOT EXISTS queue_by_run ON queue(run_id, pos)",
     ],
 }
 
@@ -440,8 +444,13 @@ class SqliteLightningStore(StoreCore):
         )
 
     def _queue_push(self, rollout_id: str) -> None:
-        # REPLACE deletes a row already there and inserts a new one: AUTOINCREMENT puts it at the back.
-        self._conn.execute("INSERT OR REPLACE INTO queue (rollout_id) VALUES (?)", (rollout_id,))
+        # REPLACE deletes a row already there and inserts a new one: AUTOINCREMENT puts it at the back. The
+        # rollout row is always written first (the core puts a new rollout before queuing it); its run id is
+        # copied, so a run's dequeue reads the queue alone, in order, through queue_by_run.
+        self._conn.execute(
+            "INSERT OR REPLACE INTO queue (rollout_id, run_id) SELECT ?, run_id FROM rollouts WHERE rollout_id = ?",
+            (rollout_id, rollout_id),
+        )
 
     def _queue_remove(self, rollout_id: str) -> None:
         self._conn.execute("DELETE FROM queue WHERE rollout_id = ?", (rollout_id,))
@@ -450,11 +459,7 @@ class SqliteLightningStore(StoreCore):
         if run_id is None:
             row = self._one("SELECT rollout_id FROM queue ORDER BY pos LIMIT 1")
         else:
-            row = self._one(
-                "SELECT q.rollout_id FROM queue AS q JOIN rollouts AS r ON r.rollout_id = q.rollout_id "
-                "WHERE r.run_id = ? ORDER BY q.pos LIMIT 1",
-                (run_id,),
-            )
+            row = self._one("SELECT rollout_id FROM queue WHERE run_id = ? ORDER BY pos LIMIT 1", (run_id,))
         return None if row is None else str(row[0])
 
     # ---- attempts --------------------------------------------------------------------------------
@@ -482,11 +487,17 @@ class SqliteLightningStore(StoreCore):
         )
 
     def _deadline_candidates(self) -> list[tuple[RolloutConfig, Attempt]]:
+        # Only the attempts already past a limit (the core re-checks them in its transaction): with a Trainer,
+        # every rollout has a limit, and this runs on most reads, so nothing is parsed for the live ones.
         rows = self._all(
             "SELECT json_extract(r.data, '$.config'), a.data FROM attempts AS a "
             "JOIN rollouts AS r ON r.rollout_id = a.rollout_id "
             "WHERE a.status IN ('preparing', 'running') AND r.has_deadline = 1 "
-            "AND r.status NOT IN ('failed', 'succeeded', 'cancelled')"
+            "AND r.status NOT IN ('failed', 'succeeded', 'cancelled') AND ("
+            "?1 - json_extract(a.data, '$.start_time') > json_extract(r.data, '$.config.timeout_seconds') OR "
+            "?1 - COALESCE(json_extract(a.data, '$.last_heartbeat_time'), json_extract(a.data, '$.start_time')) "
+            "> json_extract(r.data, '$.config.unresponsive_seconds'))",
+            (time.time(),),
         )
         return [(RolloutConfig.model_validate_json(config), Attempt.model_validate_json(data)) for config, data in rows]
 

@@ -181,6 +181,8 @@ async def test_a_schema_1_store_is_upgraded_in_place_and_keeps_its_rollouts(tmp_
     conn = sqlite3.connect(db)  # turn it back into what schema 1 wrote: no run_id column
     conn.execute("DROP INDEX rollouts_by_run")
     conn.execute("ALTER TABLE rollouts DROP COLUMN run_id")
+    conn.execute("DROP INDEX queue_by_run")
+    conn.execute("ALTER TABLE queue DROP COLUMN run_id")
     conn.execute("PRAGMA user_version = 1")
     conn.commit()
     conn.close()
