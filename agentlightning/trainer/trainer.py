@@ -409,7 +409,7 @@ class Trainer:
 
     def _announce(self, run_id: str) -> None:
         """``n_runners=0``: say which run the external workers should serve, and how to start one."""
-        where = getattr(self.store, "path", None) or os.environ.get(semconv.STORE_ENV) or "URL"
+        where = getattr(self.store, "path", None) or "URL"  # a URL may hold a password: never printed
         message = (
             f"agentlightning: run {run_id} waits for external workers; start them with "
             f"`agentlightning worker --store {where} --agent MODULE:ATTR --run-id {run_id}`"
