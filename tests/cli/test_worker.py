@@ -122,6 +122,27 @@ def test_sigterm_lets_the_current_attempt_finish_and_exits_0(tmp_path: Path) -> 
 
 
 @pytest.mark.slow
+def test_a_second_sigterm_abandons_the_attempt_which_is_then_found_unresponsive(tmp_path: Path) -> None:
+    db = str(tmp_path / "store.db")
+    config = {"unresponsive_seconds": 0.5}
+    with SqliteLightningStore(db) as store:
+        asyncio.run(store.add_resources(RESOURCES))
+        rollout = asyncio.run(store.enqueue_rollout({"n": 1, "sleep": 3600}, config=config))
+        worker = _worker(tmp_path, db)
+        try:
+            _wait_for(tmp_path, "started-1-1")
+        finally:
+            worker.send_signal(signal.SIGTERM)
+            time.sleep(0.5)
+            worker.send_signal(signal.SIGTERM)
+            _, err = worker.communicate(timeout=60)
+        assert worker.returncode == 130, err
+        done = asyncio.run(store.wait_for_rollouts([rollout.rollout_id], timeout=30))
+        assert [r.status for r in done] == ["failed"]  # no retry in its config
+        assert [a.status for a in asyncio.run(store.query_attempts(rollout.rollout_id))] == ["unresponsive"]
+
+
+@pytest.mark.slow
 def test_a_worker_killed_mid_rollout_is_found_unresponsive_and_another_worker_retries(tmp_path: Path) -> None:
     db = str(tmp_path / "store.db")
     folder_a, folder_b = tmp_path / "host-a", tmp_path / "host-b"
