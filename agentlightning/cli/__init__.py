@@ -8,6 +8,7 @@
     agentlightning ls --status failed                        # rollouts, newest first
     agentlightning export --format triplets -o train.jsonl   # training data (triplets|messages|spans)
     agentlightning report -o report.html                     # one self-contained, offline HTML file
+    agentlightning worker --store URL --agent mod:attr -n 4  # runner processes for a shared store
     python -m agentlightning ...                             # the same command
 
 ``run`` options
@@ -23,6 +24,8 @@
 ``--quiet``             no summary
 ``-m MODULE``           run a module, like ``python -m``
 ======================  ===================================================================================
+
+``worker``: see :mod:`agentlightning.cli._worker` (stops after the current attempt on SIGTERM/Ctrl-C).
 
 Exit codes: the script's own; 1 on an uncaught exception; 130 on Ctrl-C; 2 on bad input (a missing
 script, a store that is not a store, an unknown rollout, a cassette that does not parse), reported in one
@@ -118,6 +121,15 @@ def build_parser() -> argparse.ArgumentParser:
     _add_store(report)
     report.add_argument("--rollout", action="append", metavar="ID", help="only this rollout (repeatable)")
     report.add_argument("-o", "--output", metavar="FILE", default="report.html", help="default: report.html")
+
+    worker = commands.add_parser("worker", help="runner processes taking rollouts from a shared store")
+    worker.add_argument(
+        "--store", metavar="URL", help="SQLite path or postgresql:// URL (default: $AGENTLIGHTNING_STORE)"
+    )
+    worker.add_argument("--agent", metavar="MODULE:ATTR", required=True, help="the LitAgent to run")
+    worker.add_argument("-n", type=int, default=1, metavar="N", help="runner processes (default 1)")
+    worker.add_argument("--run-id", metavar="ID", help="only this run's rollouts (default: $AGENTLIGHTNING_RUN_ID)")
+    worker.add_argument("--no-capture-content", action="store_true", help="keep prompts and answers out of the store")
     return parser
 
 
@@ -126,6 +138,10 @@ def _dispatch(ns: argparse.Namespace) -> int:
         from ._run import run_command
 
         return run_command(ns)
+    if ns.command == "worker":
+        from ._worker import worker_command
+
+        return worker_command(ns)
     if ns.command == "report":
         from ._report import report_command
 

@@ -50,6 +50,18 @@ returns no token ids leaves the text as the only record of a call); pass ``Train
 to keep content out of the store. An explicit ``instrument_all(capture_content=...)`` or
 ``AGENTLIGHTNING_CAPTURE_CONTENT`` wins over both. Outside a Trainer, content capture stays off by default.
 
+Workers on other processes or hosts. ``Trainer(n_runners=0)`` starts no runner: it enqueues the run's
+rollouts and waits for external workers, ``agentlightning worker --store URL --agent module:attr -n N``
+(:mod:`agentlightning.cli._worker`), started on any host that reaches the same store (a SQLite file on one
+machine, PostgreSQL for several). The workers find the run's rollouts by its run id: without ``--run-id`` a
+worker takes the rollouts of any run; with it, only that run's. To know the id before the run, set it:
+``Trainer(run_id="exp-7")`` or ``AGENTLIGHTNING_RUN_ID=exp-7`` (the keyword wins), and give workers the same
+``--run-id`` (or ``AGENTLIGHTNING_RUN_ID``); every ``dev``/``fit`` call of that Trainer then uses that id.
+Otherwise each call makes a fresh id, and a Trainer with ``n_runners=0`` logs it (and prints it on standard
+error) with the command to start a worker for it. External workers get the task as the store keeps it
+(JSON), not the dataset's object; the store must be one other processes can open (not
+:class:`~agentlightning.store.InMemoryLightningStore`, refused with ``ValueError``).
+
 ``Trainer(n_workers=...)`` is agent-lightning 0.3's name of ``n_runners``; it still works and warns
 ``DeprecationWarning``.
 
@@ -65,6 +77,7 @@ import inspect
 import logging
 import os
 import secrets
+import sys
 import warnings
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
@@ -97,6 +110,8 @@ logger = logging.getLogger(__name__)
 __all__ = ["DEFAULT_UNRESPONSIVE_SECONDS", "Trainer"]
 
 DEFAULT_STORE_PATH = os.path.join(".agentlightning", "store.db")
+#: The run id of a Trainer's runs and of ``agentlightning worker`` when ``run_id=`` / ``--run-id`` are not given.
+RUN_ID_ENV = "AGENTLIGHTNING_RUN_ID"
 #: ``unresponsive_seconds`` of a run's rollouts unless its ``rollout_config`` sets it: 30 missed heartbeats.
 DEFAULT_UNRESPONSIVE_SECONDS = 300.0
 _UNFINISHED: list[RolloutStatus] = ["queuing", "preparing", "running", "requeuing"]
@@ -104,6 +119,10 @@ _UNFINISHED: list[RolloutStatus] = ["queuing", "preparing", "running", "requeuin
 
 class Trainer:
     """Runs agents over datasets: ``n_runners`` concurrent runners, one store, one tracer.
+
+    ``n_runners=0``: no runner in this process; external ``agentlightning worker`` processes run the
+    rollouts (see the module docstring). ``run_id``: the id of every run (default
+    ``$AGENTLIGHTNING_RUN_ID``, else a fresh one per run).
 
     ``auto_instrument``: instrument the installed plugins when a run starts (default on, also
     ``AGENTLIGHTNING_AUTO_INSTRUMENT``). ``capture_content``: record prompts and responses in its rollouts
@@ -126,6 +145,7 @@ class Trainer:
         auto_instrument: bool | None = None,
         capture_content: bool = True,
         n_workers: int | None = None,
+        run_id: str | None = None,
     ) -> None:
         if n_workers is not None:
             warnings.warn(
@@ -136,8 +156,12 @@ class Trainer:
                     f"Trainer got n_runners={n_runners!r} and n_workers={n_workers!r}; pass only n_runners"
                 )
             n_runners = n_workers
-        if not isinstance(n_runners, int) or n_runners < 1:
-            raise ValueError(f"n_runners must be a positive int, got {n_runners!r}")
+        if not isinstance(n_runners, int) or isinstance(n_runners, bool) or n_runners < 0:
+            raise ValueError(
+                f"n_runners must be an int >= 0 (0: external `agentlightning worker` processes), got {n_runners!r}"
+            )
+        if run_id is not None and (not isinstance(run_id, str) or not run_id.strip()):
+            raise ValueError(f"run_id must be a non-empty str, got {run_id!r}")
         self.n_runners = n_runners
         self._tracer = tracer
         self._store = store
@@ -151,7 +175,8 @@ class Trainer:
         self.auto_instrument = auto_instrument
         self.capture_content = capture_content
         self.last_rollouts: list[Rollout] = []
-        self.run_id: str | None = None
+        self._fixed_run_id = run_id or os.environ.get(RUN_ID_ENV) or None
+        self.run_id: str | None = self._fixed_run_id
         """The id of the current (or last) run: every rollout it enqueued carries it."""
         self._tasks: dict[str, Any] = {}
 
@@ -266,7 +291,17 @@ class Trainer:
                 "@agl.rollout (or @agl.llm_rollout / @agl.prompt_rollout), or subclass agl.LitAgent"
             )
         store, tracer = self.store, self.tracer
-        run_id = self.run_id = "run-" + secrets.token_hex(6)
+        if self.n_runners == 0:
+            from agentlightning.store.memory import InMemoryLightningStore
+
+            if isinstance(store, InMemoryLightningStore):
+                raise ValueError(
+                    "Trainer(n_runners=0) waits for external workers, which cannot reach an in-memory store; "
+                    "use a SQLite file or a postgresql:// store (store=open_store(...) or AGENTLIGHTNING_STORE)"
+                )
+        run_id = self.run_id = self._fixed_run_id or "run-" + secrets.token_hex(6)
+        if self.n_runners == 0:
+            self._announce(run_id)
         run_store = RunStore(store, run_id, config)
         await self._warn_about_leftovers()
         tracer.init()
@@ -371,6 +406,16 @@ class Trainer:
         if inspect.isawaitable(result):
             await result
         return None
+
+    def _announce(self, run_id: str) -> None:
+        """``n_runners=0``: say which run the external workers should serve, and how to start one."""
+        where = getattr(self.store, "path", None) or "URL"  # a URL may hold a password: never printed
+        message = (
+            f"agentlightning: run {run_id} waits for external workers; start them with "
+            f"`agentlightning worker --store {where} --agent MODULE:ATTR --run-id {run_id}`"
+        )
+        logger.info(message)
+        print(message, file=sys.stderr, flush=True)
 
     async def _warn_about_leftovers(self) -> None:
         """Say which unfinished rollouts of other runs the store holds, and that this run leaves them alone.
