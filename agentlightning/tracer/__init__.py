@@ -2,10 +2,39 @@
 
 from __future__ import annotations
 
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from ._state import current_trace_state
-from ._threads import install_context_propagation, uninstall_context_propagation
-from .base import Tracer, get_active_tracer
-from .otel import OtelTracer
+
+if TYPE_CHECKING:
+    from ._threads import install_context_propagation, uninstall_context_propagation
+    from .base import Tracer, get_active_tracer
+    from .otel import OtelTracer
+
+# Loaded on first use (PEP 562): the instrumentation core reads ``agentlightning.tracer._state`` on its
+# import, and that must not pull in pydantic or the OpenTelemetry SDK (``instrument_all()`` stays cheap).
+_LAZY = {
+    "OtelTracer": ".otel",
+    "Tracer": ".base",
+    "get_active_tracer": ".base",
+    "install_context_propagation": "._threads",
+    "uninstall_context_propagation": "._threads",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})
+
 
 __all__ = [
     "OtelTracer",
