@@ -86,7 +86,6 @@ from agentlightning.types import (
     RolloutStatus,
     Span,
     new_attempt_id,
-    to_rollout_config,
 )
 
 from ._common import deadline_status, has_deadline
@@ -485,7 +484,7 @@ class PostgresLightningStore(StoreCore):
             f"FROM watched w JOIN {s}.attempts a ON a.rollout_id = w.rollout_id AND {active}"
         )
 
-    # ---- the run_id contract (shared decision 1) and the dequeue with SKIP LOCKED -----------------
+    # ---- retried core methods, and the dequeue with SKIP LOCKED ---------------------------------------
 
     @_reconnecting
     async def start_rollout(
@@ -498,14 +497,8 @@ class PostgresLightningStore(StoreCore):
         *,
         run_id: str | None = None,
     ) -> AttemptedRollout:
-        """Create a rollout (of run ``run_id``, if given) and its first attempt, both ``preparing``, unqueued."""
-        now = time.time()
-        with self._tx():
-            rollout = self._new_rollout(
-                input, mode, resources_id, to_rollout_config(config), metadata, "preparing", now, run_id
-            )
-            attempt = self._new_attempt(rollout, None, now)
-        return self._attempted(rollout, attempt)
+        """The core's ``start_rollout``, retried across a lost connection."""
+        return await super().start_rollout(input, mode, resources_id, config, metadata, run_id=run_id)
 
     @_reconnecting
     async def enqueue_rollout(
@@ -518,12 +511,8 @@ class PostgresLightningStore(StoreCore):
         *,
         run_id: str | None = None,
     ) -> Rollout:
-        """Create a rollout (of run ``run_id``, if given) in ``queuing`` at the back of the queue."""
-        with self._tx():
-            rollout = self._new_rollout(
-                input, mode, resources_id, to_rollout_config(config), metadata, "queuing", time.time(), run_id
-            )
-        return self._detach(rollout)
+        """The core's ``enqueue_rollout``, retried across a lost connection."""
+        return await super().enqueue_rollout(input, mode, resources_id, config, metadata, run_id=run_id)
 
     @_reconnecting
     async def dequeue_rollout(
