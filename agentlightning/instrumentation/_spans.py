@@ -441,37 +441,31 @@ def wrap(
             streaming = kwargs.get("stream") is True if default_stream else is_stream(args, kwargs)
             return done(invocation, result, streaming, True)
 
-        def gen_wrapper(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-            if not switch.on or is_suppressed():
-                return wrapped(*args, **kwargs)
-            invocation = None
-            with _REQUEST:
-                invocation = begin(tracer, config, instance, args, kwargs)
-            if invocation is None:
-                return wrapped(*args, **kwargs)
-            try:
-                generator = wrapped(*args, **kwargs)
-            except BaseException as error:
-                invocation.fail(error)
-                raise
-            return _TracedGenerator(generator, invocation, operation)
+        def generator_wrapper(proxy: type[_GeneratorBase]) -> Callable[..., Any]:
+            """Generators (sync or async) are called without running: the span lives in ``proxy``'s hands."""
 
-        def async_gen_wrapper(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-            if not switch.on or is_suppressed():
-                return wrapped(*args, **kwargs)
-            invocation = None
-            with _REQUEST:
-                invocation = begin(tracer, config, instance, args, kwargs)
-            if invocation is None:
-                return wrapped(*args, **kwargs)
-            try:
-                generator = wrapped(*args, **kwargs)
-            except BaseException as error:
-                invocation.fail(error)
-                raise
-            return _TracedAsyncGenerator(generator, invocation, operation)
+            def wrapper(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+                if not switch.on or is_suppressed():
+                    return wrapped(*args, **kwargs)
+                invocation = None
+                with _REQUEST:
+                    invocation = begin(tracer, config, instance, args, kwargs)
+                if invocation is None:
+                    return wrapped(*args, **kwargs)
+                try:
+                    generator = wrapped(*args, **kwargs)
+                except BaseException as error:
+                    invocation.fail(error)
+                    raise
+                return proxy(generator, invocation, operation)
 
-        return {"sync": sync_wrapper, "async": async_wrapper, "gen": gen_wrapper, "async_gen": async_gen_wrapper}[style]
+            return wrapper
+
+        if style == "gen":
+            return generator_wrapper(_TracedGenerator)
+        if style == "async_gen":
+            return generator_wrapper(_TracedAsyncGenerator)
+        return {"sync": sync_wrapper, "async": async_wrapper}[style]
 
     return factory
 
