@@ -21,8 +21,8 @@ AutoGen call                                          span                      
                                                                                   count, stop reason
 ``on_messages_stream`` (each turn, also in teams)     ``invoke_agent {name}``     messages in, usage of the
                                                                                   turn's reply
-``BaseOpenAIChatCompletionClient.create`` /           ``chat {model}``            model, usage (``RequestUsage``),
-``create_stream``                                                                 finish reason
+``create`` / ``create_stream`` of every model client  ``chat {model}``            model, provider, usage
+(each ``ChatCompletionClient`` subclass)                                          (``RequestUsage``), finish reason
 ``BaseTool.run_json`` (``FunctionTool`` etc.)         ``execute_tool {name}``     tool name, call id
 ====================================================  ==========================  ==============================
 
@@ -41,12 +41,15 @@ Uninstrumenting gives AutoGen its own tracing back.
 from __future__ import annotations
 
 import contextlib
+import types
+from collections.abc import Callable
 from typing import Any
 
 from opentelemetry import trace
 
 from agentlightning.instrumentation import InstrumentationConfig, Instrumentor, Option, Patch, Switch, wrap
 
+from ._clients import MODEL_CLIENT_MODULE, subclass_hook
 from ._readers import AGENT_RUN_STREAM, AGENT_TURN, CREATE, CREATE_STREAM, TEAM_RUN_STREAM, TOOL, agent_run
 
 __all__ = ["AutoGenInstrumentor", "instrument_autogen", "uninstrument_autogen"]
@@ -61,7 +64,6 @@ _FILTER = "autogen_agentchat.agents._message_filter_agent"
 _USER = "autogen_agentchat.agents._user_proxy_agent"
 _TEAMS = "autogen_agentchat.teams._group_chat._base_group_chat"
 _CONTAINER = "autogen_agentchat.teams._group_chat._chat_agent_container"
-_OPENAI = "autogen_ext.models.openai._openai_client"
 _TOOLS = "autogen_core.tools._base"
 _RUNTIME = "autogen_core._telemetry._tracing"
 
@@ -82,7 +84,7 @@ def _silenced(switch: Switch) -> Any:
 
 
 class AutoGenInstrumentor(Instrumentor):
-    """Traces AutoGen agent runs and turns, team runs, OpenAI model client calls and tool runs."""
+    """Traces AutoGen agent runs and turns, team runs, model client calls and tool runs."""
 
     name = "autogen"
     instruments = ("autogen-agentchat>=0.7,<0.8", "autogen-core>=0.7,<0.8")
@@ -115,12 +117,18 @@ class AutoGenInstrumentor(Instrumentor):
             Patch(_USER, "UserProxyAgent.on_messages_stream", wrap(tracer, config, AGENT_TURN, "async_gen")),
             # Teams: BaseGroupChat.run iterates run_stream, so run_stream alone covers both (one span).
             Patch(_TEAMS, "BaseGroupChat.run_stream", wrap(tracer, config, TEAM_RUN_STREAM, "async_gen")),
-            # Model calls: the OpenAI and Azure clients share these two methods.
-            Patch(_OPENAI, "BaseOpenAIChatCompletionClient.create", wrap(tracer, config, CREATE, "async")),
+            # Model calls: create / create_stream of every ChatCompletionClient subclass, the ones defined
+            # already and each one defined later (at its definition); see _clients.py.
             Patch(
-                _OPENAI,
-                "BaseOpenAIChatCompletionClient.create_stream",
-                wrap(tracer, config, CREATE_STREAM, "async_gen"),
+                MODEL_CLIENT_MODULE,
+                "ChatCompletionClient.__init_subclass__",
+                subclass_hook(
+                    {
+                        "create": wrap(tracer, config, CREATE, "async"),
+                        "create_stream": wrap(tracer, config, CREATE_STREAM, "async_gen"),
+                    },
+                    self._patch_class,
+                ),
             ),
             # Tools: AssistantAgent._execute_tool_call -> workbench -> BaseTool.run_json (FunctionTool.run).
             Patch(_TOOLS, "BaseTool.run_json", wrap(tracer, config, TOOL, "async")),
@@ -135,6 +143,14 @@ class AutoGenInstrumentor(Instrumentor):
             # The runtime's messaging spans (send/receive/process/publish), ~30 per two-agent chat.
             patches.append(Patch(_RUNTIME, "TraceHelper.trace_block", _silenced))
         return patches
+
+    def _patch_class(self, cls: type, attribute: str, factory: Callable[[Switch], Any]) -> None:
+        """Patch ``cls.attribute`` now (a class found or defined at run time), as a Patch of the table is."""
+        namespace = types.ModuleType(cls.__module__)  # _apply resolves "owner.attribute" in a module's namespace
+        vars(namespace)["owner"] = cls
+        with self._lock:
+            if self._active:
+                self._apply(namespace, Patch(cls.__module__, f"owner.{attribute}", factory))
 
 
 def instrument_autogen(**options: Any) -> None:

@@ -17,6 +17,7 @@ PROVIDER_AUTOGEN = "autogen"
 MESSAGE_COUNT = "agentlightning.autogen.message_count"
 STOP_REASON = "agentlightning.autogen.stop_reason"
 CANCELLED = "agentlightning.autogen.cancelled"
+CACHED = "agentlightning.autogen.cached"
 AGENT_DESCRIPTION = "gen_ai.agent.description"
 
 Attributes = dict[str, Any]
@@ -180,10 +181,49 @@ def usage_attributes(usage: Any) -> Attributes:
     return attributes
 
 
+# The provider of a client, by the autogen_ext package that defines it (a class name decides within one).
+_PROVIDERS = {
+    "autogen_ext.models.openai": ("openai", ("Azure", "azure.ai.openai")),
+    "autogen_ext.models.anthropic": ("anthropic", ("Bedrock", "aws.bedrock")),
+    "autogen_ext.models.azure": ("azure.ai.inference", None),
+    "autogen_ext.models.ollama": ("ollama", None),
+    "autogen_ext.models.llama_cpp": ("llama_cpp", None),
+    "autogen_ext.models.semantic_kernel": ("semantic_kernel", None),
+}
+
+
+def _inner_client(instance: Any) -> Any:
+    """The client a wrapping client (``ChatCompletionCache``) calls, if any."""
+    inner = getattr(instance, "client", None)
+    return inner if inner is not None and inner is not instance and hasattr(inner, "create_stream") else None
+
+
 def _model_name(instance: Any) -> str:
-    args = getattr(instance, "_create_args", None)
-    model = args.get("model") if isinstance(args, dict) else None
-    return str(model) if model else "unknown"
+    """``_create_args["model"]`` (OpenAI, Azure, Anthropic, Ollama, Azure AI clients), ``_model_name``, the
+    wrapped client's model (the cache), else the client's class name (the replay client, a user's own)."""
+    for _ in range(4):
+        args = getattr(instance, "_create_args", None)
+        model = args.get("model") if isinstance(args, dict) else getattr(instance, "_model_name", None)
+        if isinstance(model, str) and model:
+            return model
+        inner = _inner_client(instance)
+        if inner is None:
+            break
+        instance = inner
+    return type(instance).__name__
+
+
+def _provider(instance: Any) -> str:
+    for _ in range(4):
+        inner = _inner_client(instance)
+        if inner is None:
+            break
+        instance = inner
+    cls = type(instance)
+    for prefix, (provider, variant) in _PROVIDERS.items():
+        if cls.__module__.startswith(prefix):
+            return variant[1] if variant is not None and variant[0] in cls.__name__ else provider
+    return PROVIDER_AUTOGEN
 
 
 def _input_messages(messages: Any) -> list[Any]:
@@ -201,7 +241,7 @@ def create_request(
     model = _model_name(instance)
     attributes: Attributes = {
         sc.GEN_AI_OPERATION_NAME: sc.OP_CHAT,
-        sc.GEN_AI_PROVIDER_NAME: "openai",
+        sc.GEN_AI_PROVIDER_NAME: _provider(instance),
         sc.GEN_AI_REQUEST_MODEL: model,
     }
     if capture:
@@ -215,6 +255,8 @@ def create_result_attributes(result: Any, capture: bool) -> Attributes:
     reason = getattr(result, "finish_reason", None)
     if isinstance(reason, str):
         attributes[sc.GEN_AI_RESPONSE_FINISH_REASONS] = (reason,)
+    if getattr(result, "cached", None) is True:  # the cache (or the replay client) answered, no model ran
+        attributes[CACHED] = True
     content = getattr(result, "content", None)
     if capture and content is not None:
         finish = reason if isinstance(reason, str) else None

@@ -41,7 +41,9 @@ class TestAutoGenContract(PluginContract):
         from autogen_agentchat.agents import AssistantAgent, BaseChatAgent, UserProxyAgent
         from autogen_agentchat.teams import BaseGroupChat
         from autogen_core.tools import BaseTool
+        from autogen_ext.models.cache import ChatCompletionCache
         from autogen_ext.models.openai._openai_client import BaseOpenAIChatCompletionClient
+        from autogen_ext.models.replay import ReplayChatCompletionClient
 
         return [
             (BaseTool, "run_json"),
@@ -53,4 +55,6 @@ class TestAutoGenContract(PluginContract):
             (BaseGroupChat, "run_stream"),
             (BaseOpenAIChatCompletionClient, "create"),
             (BaseOpenAIChatCompletionClient, "create_stream"),
+            (ReplayChatCompletionClient, "create"),
+            (ChatCompletionCache, "create_stream"),
         ]
