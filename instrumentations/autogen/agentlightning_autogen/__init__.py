@@ -23,7 +23,9 @@ AutoGen call                                          span                      
                                                                                   turn's reply
 ``create`` / ``create_stream`` of every model client  ``chat {model}``            model, provider, usage
 (each ``ChatCompletionClient`` subclass)                                          (``RequestUsage``), finish reason
-``BaseTool.run_json`` (``FunctionTool`` etc.)         ``execute_tool {name}``     tool name, call id
+``BaseTool.run_json`` (``FunctionTool`` etc.),        ``execute_tool {name}``     tool name, description, call
+``BaseStreamTool.run_json_stream`` (``AgentTool``)                                id; arguments and result only
+                                                                                  with content capture
 ====================================================  ==========================  ==============================
 
 With the OpenAI plugin on too, the model client's span owns the call and openai's layer adds to it: one LLM
@@ -50,7 +52,7 @@ from opentelemetry import trace
 from agentlightning.instrumentation import InstrumentationConfig, Instrumentor, Option, Patch, Switch, wrap
 
 from ._clients import MODEL_CLIENT_MODULE, subclass_hook
-from ._readers import AGENT_RUN_STREAM, AGENT_TURN, CREATE, CREATE_STREAM, TEAM_RUN_STREAM, TOOL, agent_run
+from ._readers import AGENT_RUN_STREAM, AGENT_TURN, CREATE, CREATE_STREAM, TEAM_RUN_STREAM, TOOL, TOOL_STREAM, agent_run
 
 __all__ = ["AutoGenInstrumentor", "instrument_autogen", "uninstrument_autogen"]
 
@@ -132,6 +134,9 @@ class AutoGenInstrumentor(Instrumentor):
             ),
             # Tools: AssistantAgent._execute_tool_call -> workbench -> BaseTool.run_json (FunctionTool.run).
             Patch(_TOOLS, "BaseTool.run_json", wrap(tracer, config, TOOL, "async")),
+            # Streaming tools: StaticStreamWorkbench.call_tool_stream -> BaseStreamTool.run_json_stream (an async
+            # generator that does not go through run_json), so it is patched too: one span per tool run.
+            Patch(_TOOLS, "BaseStreamTool.run_json_stream", wrap(tracer, config, TOOL_STREAM, "async_gen")),
             # AutoGen's own GenAI spans, replaced by ours (see the module docstring): the modules import the
             # context managers by name, so each importing module's binding is patched.
             Patch(_AGENTS, "trace_invoke_agent_span", _silenced),

@@ -7,6 +7,7 @@ moves in another 0.7.x release costs an attribute, never the user's call.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
 from typing import Any
 
 from agentlightning import semconv as sc
@@ -296,13 +297,53 @@ CREATE_STREAM = Operation("llm", create_request, stream=_CreateStream)
 
 
 # ---- tools ----------------------------------------------------------------------------------------------------
+TOOL_DESCRIPTION = "gen_ai.tool.description"
+
+
 def tool_request(instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any], capture: bool) -> tuple[str, Attributes]:
+    """``run_json(args, cancellation_token, call_id=None)`` / ``run_json_stream(...)`` of a ``BaseTool``."""
     name = str(getattr(instance, "name", None) or type(instance).__name__)
     attributes: Attributes = {sc.GEN_AI_OPERATION_NAME: sc.OP_EXECUTE_TOOL, sc.GEN_AI_TOOL_NAME: name}
+    description = getattr(instance, "description", None)
+    if isinstance(description, str) and description:
+        attributes[TOOL_DESCRIPTION] = description
     call_id = kwargs.get("call_id", args[2] if len(args) > 2 else None)
     if isinstance(call_id, str) and call_id:
         attributes[sc.GEN_AI_TOOL_CALL_ID] = call_id
+    if capture:
+        arguments = kwargs.get("args", args[0] if args else None)
+        if arguments is not None:
+            attributes[sc.GEN_AI_TOOL_CALL_ARGUMENTS] = m.dumps(
+                dict(arguments) if isinstance(arguments, Mapping) else arguments
+            )
     return f"execute_tool {name}", attributes
 
 
-TOOL = Operation("tool", tool_request)
+def tool_result_attributes(result: Any, capture: bool) -> Attributes:
+    """What the tool returned (only with capture): a string as it is, anything else as JSON."""
+    return {sc.GEN_AI_TOOL_CALL_RESULT: _text(result)} if capture and result is not None else {}
+
+
+class _ToolStream:
+    """``run_json_stream`` yields the tool's stream items, the last one its return value (the result)."""
+
+    __slots__ = ("invocation", "last")
+
+    def __init__(self, invocation: Invocation) -> None:
+        self.invocation = invocation
+        self.last: Any = None
+
+    def on_item(self, item: Any) -> None:
+        self.last = item
+
+    def on_finish(self, error: BaseException | None) -> None:
+        if isinstance(error, asyncio.CancelledError):
+            self.invocation.stop({CANCELLED: True})
+        elif error is not None:
+            self.invocation.fail(error)
+        else:
+            self.invocation.stop(tool_result_attributes(self.last, self.invocation.capture))
+
+
+TOOL = Operation("tool", tool_request, tool_result_attributes)
+TOOL_STREAM = Operation("tool", tool_request, stream=_ToolStream)

@@ -40,13 +40,14 @@ class TestAutoGenContract(PluginContract):
     def contract_targets(self) -> list[tuple[Any, str]]:
         from autogen_agentchat.agents import AssistantAgent, BaseChatAgent, UserProxyAgent
         from autogen_agentchat.teams import BaseGroupChat
-        from autogen_core.tools import BaseTool
+        from autogen_core.tools import BaseStreamTool, BaseTool
         from autogen_ext.models.cache import ChatCompletionCache
         from autogen_ext.models.openai._openai_client import BaseOpenAIChatCompletionClient
         from autogen_ext.models.replay import ReplayChatCompletionClient
 
         return [
             (BaseTool, "run_json"),
+            (BaseStreamTool, "run_json_stream"),
             (BaseChatAgent, "run"),
             (BaseChatAgent, "run_stream"),
             (BaseChatAgent, "on_messages_stream"),
