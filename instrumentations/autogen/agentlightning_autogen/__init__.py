@@ -70,8 +70,12 @@ _TOOLS = "autogen_core.tools._base"
 _RUNTIME = "autogen_core._telemetry._tracing"
 
 
-def _parse_bool(value: str) -> bool:
-    return value.strip().lower() in {"1", "true", "yes", "on"}
+def _parse_bool(value: str) -> bool | None:
+    """As the core reads booleans: true/1/yes/on, false/0/no/off (any case); anything else is skipped."""
+    value = value.strip().lower()
+    if value in {"1", "true", "yes", "on"}:
+        return True
+    return False if value in {"0", "false", "no", "off"} else None
 
 
 def _silenced(switch: Switch) -> Any:
@@ -97,7 +101,9 @@ class AutoGenInstrumentor(Instrumentor):
             (("AGENTLIGHTNING_AUTOGEN_TRACE_RUNTIME", _parse_bool),),
             False,
             "bool",
-            "keep autogen-core's runtime messaging spans (off: they stay out of rollouts)",
+            "Keep autogen-core's runtime messaging spans (send/receive/process/publish, about 30 per two-agent "
+            "chat); off: they stay out of rollouts. AutoGen's own agent/tool spans stay replaced either way.",
+            where="autogen",
         ),
     )
 
