@@ -23,9 +23,11 @@ AutoGen call                                          span                      
                                                                                   turn's reply
 ``create`` / ``create_stream`` of every model client  ``chat {model}``            model, provider, usage
 (each ``ChatCompletionClient`` subclass)                                          (``RequestUsage``), finish reason
-``BaseTool.run_json`` (``FunctionTool`` etc.),        ``execute_tool {name}``     tool name, description, call
-``BaseStreamTool.run_json_stream`` (``AgentTool``)                                id; arguments and result only
+``BaseTool.run_json`` (``FunctionTool`` etc.)         ``execute_tool {name}``     tool name, description, call
+                                                                                  id; arguments and result only
                                                                                   with content capture
+``BaseStreamTool.run_json_stream`` (``AgentTool``)    ``execute_tool {name}``     the same, one span per run
+``McpWorkbench.call_tool`` (an MCP server's tools)    ``execute_tool {name}``     the same; ``is_error``: ERROR
 ====================================================  ==========================  ==============================
 
 With the OpenAI plugin on too, the model client's span owns the call and openai's layer adds to it: one LLM
@@ -52,7 +54,17 @@ from opentelemetry import trace
 from agentlightning.instrumentation import InstrumentationConfig, Instrumentor, Option, Patch, Switch, wrap
 
 from ._clients import MODEL_CLIENT_MODULE, subclass_hook
-from ._readers import AGENT_RUN_STREAM, AGENT_TURN, CREATE, CREATE_STREAM, TEAM_RUN_STREAM, TOOL, TOOL_STREAM, agent_run
+from ._readers import (
+    AGENT_RUN_STREAM,
+    AGENT_TURN,
+    CREATE,
+    CREATE_STREAM,
+    TEAM_RUN_STREAM,
+    TOOL,
+    TOOL_STREAM,
+    WORKBENCH_CALL,
+    agent_run,
+)
 
 __all__ = ["AutoGenInstrumentor", "instrument_autogen", "uninstrument_autogen"]
 
@@ -67,6 +79,7 @@ _USER = "autogen_agentchat.agents._user_proxy_agent"
 _TEAMS = "autogen_agentchat.teams._group_chat._base_group_chat"
 _CONTAINER = "autogen_agentchat.teams._group_chat._chat_agent_container"
 _TOOLS = "autogen_core.tools._base"
+_MCP = "autogen_ext.tools.mcp._workbench"
 _RUNTIME = "autogen_core._telemetry._tracing"
 
 
@@ -143,12 +156,16 @@ class AutoGenInstrumentor(Instrumentor):
             # Streaming tools: StaticStreamWorkbench.call_tool_stream -> BaseStreamTool.run_json_stream (an async
             # generator that does not go through run_json), so it is patched too: one span per tool run.
             Patch(_TOOLS, "BaseStreamTool.run_json_stream", wrap(tracer, config, TOOL_STREAM, "async_gen")),
+            # McpWorkbench (autogen-ext[mcp]) runs its tools on the MCP session, not through BaseTool.run_json:
+            # its call_tool is the tool run (StaticWorkbench.call_tool is not patched: run_json under it is).
+            Patch(_MCP, "McpWorkbench.call_tool", wrap(tracer, config, WORKBENCH_CALL, "async")),
             # AutoGen's own GenAI spans, replaced by ours (see the module docstring): the modules import the
             # context managers by name, so each importing module's binding is patched.
             Patch(_AGENTS, "trace_invoke_agent_span", _silenced),
             Patch(_AGENTS, "trace_create_agent_span", _silenced),
             Patch(_CONTAINER, "trace_invoke_agent_span", _silenced),
             Patch(_TOOLS, "trace_tool_span", _silenced),
+            Patch(_MCP, "trace_tool_span", _silenced),
         ]
         if not config.extra.get("trace_runtime"):
             # The runtime's messaging spans (send/receive/process/publish), ~30 per two-agent chat.

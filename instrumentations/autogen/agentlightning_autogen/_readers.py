@@ -10,6 +10,8 @@ import asyncio
 from collections.abc import Mapping
 from typing import Any
 
+from opentelemetry.trace import Status, StatusCode
+
 from agentlightning import semconv as sc
 from agentlightning.instrumentation import Invocation, Operation
 from agentlightning.instrumentation import messages as m
@@ -345,5 +347,42 @@ class _ToolStream:
             self.invocation.stop(tool_result_attributes(self.last, self.invocation.capture))
 
 
+# ---- workbenches that run tools themselves (McpWorkbench) -------------------------------------------------------
+TOOL_ERROR = "tool_error"
+
+
+def workbench_request(
+    instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any], capture: bool
+) -> tuple[str, Attributes]:
+    """``call_tool(name, arguments=None, cancellation_token=None, call_id=None)`` of a workbench."""
+    name = str(kwargs.get("name", args[0] if args else None) or "tool")
+    attributes: Attributes = {sc.GEN_AI_OPERATION_NAME: sc.OP_EXECUTE_TOOL, sc.GEN_AI_TOOL_NAME: name}
+    call_id = kwargs.get("call_id", args[3] if len(args) > 3 else None)
+    if isinstance(call_id, str) and call_id:
+        attributes[sc.GEN_AI_TOOL_CALL_ID] = call_id
+    if capture:
+        arguments = kwargs.get("arguments", args[1] if len(args) > 1 else None)
+        attributes[sc.GEN_AI_TOOL_CALL_ARGUMENTS] = m.dumps(
+            dict(arguments) if isinstance(arguments, Mapping) else (arguments or {})
+        )
+    return f"execute_tool {name}", attributes
+
+
+def _workbench_done(invocation: Invocation, result: Any, is_stream: bool, is_async: bool) -> Any:
+    """A ``ToolResult``: the workbench caught the tool's failure itself (``is_error``); the span says so."""
+    text = result.to_text(replace_image="[image]") if callable(getattr(result, "to_text", None)) else None
+    attributes: Attributes = {}
+    if invocation.capture and isinstance(text, str):
+        attributes[sc.GEN_AI_TOOL_CALL_RESULT] = text
+    if getattr(result, "is_error", False) is True:
+        attributes[sc.ERROR_TYPE] = TOOL_ERROR
+        message = text if invocation.capture and isinstance(text, str) else "(message withheld: content capture is off)"
+        if invocation.span.is_recording():
+            invocation.span.set_status(Status(StatusCode.ERROR, f"{TOOL_ERROR}: {message}"))
+    invocation.stop(attributes)
+    return result
+
+
+WORKBENCH_CALL = Operation("tool", workbench_request, result=_workbench_done)
 TOOL = Operation("tool", tool_request, tool_result_attributes)
 TOOL_STREAM = Operation("tool", tool_request, stream=_ToolStream)

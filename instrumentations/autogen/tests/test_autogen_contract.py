@@ -44,6 +44,7 @@ class TestAutoGenContract(PluginContract):
         from autogen_ext.models.cache import ChatCompletionCache
         from autogen_ext.models.openai._openai_client import BaseOpenAIChatCompletionClient
         from autogen_ext.models.replay import ReplayChatCompletionClient
+        from autogen_ext.tools.mcp import McpWorkbench
 
         return [
             (BaseTool, "run_json"),
@@ -58,4 +59,5 @@ class TestAutoGenContract(PluginContract):
             (BaseOpenAIChatCompletionClient, "create_stream"),
             (ReplayChatCompletionClient, "create"),
             (ChatCompletionCache, "create_stream"),
+            (McpWorkbench, "call_tool"),
         ]
