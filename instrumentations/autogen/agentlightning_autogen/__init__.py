@@ -55,6 +55,7 @@ from agentlightning.instrumentation import InstrumentationConfig, Instrumentor, 
 
 from ._clients import MODEL_CLIENT_MODULE, subclass_hook
 from ._readers import (
+    AGENT_RUN,
     AGENT_RUN_STREAM,
     AGENT_TURN,
     CREATE,
@@ -63,7 +64,7 @@ from ._readers import (
     TOOL,
     TOOL_STREAM,
     WORKBENCH_CALL,
-    agent_run,
+    cancellable,
 )
 
 __all__ = ["AutoGenInstrumentor", "instrument_autogen", "uninstrument_autogen"]
@@ -124,7 +125,8 @@ class AutoGenInstrumentor(Instrumentor):
         tracer = trace.get_tracer("agentlightning.autogen", __version__)
         patches = [
             # Agent runs: BaseChatAgent.run -> on_messages; run_stream -> on_messages_stream (0.7.x).
-            Patch(_AGENTS, "BaseChatAgent.run", agent_run(tracer, config)),
+            # Coroutines go through cancellable(): a cancelled run, model call or tool run is not a crash.
+            Patch(_AGENTS, "BaseChatAgent.run", cancellable(tracer, config, AGENT_RUN)),
             Patch(_AGENTS, "BaseChatAgent.run_stream", wrap(tracer, config, AGENT_RUN_STREAM, "async_gen")),
             # Turns: teams call each member's on_messages_stream directly (ChatAgentContainer), and
             # AssistantAgent overrides it, so both the base and the override are patched; on_messages of
@@ -145,20 +147,20 @@ class AutoGenInstrumentor(Instrumentor):
                 "ChatCompletionClient.__init_subclass__",
                 subclass_hook(
                     {
-                        "create": wrap(tracer, config, CREATE, "async"),
+                        "create": cancellable(tracer, config, CREATE),
                         "create_stream": wrap(tracer, config, CREATE_STREAM, "async_gen"),
                     },
                     self._patch_class,
                 ),
             ),
             # Tools: AssistantAgent._execute_tool_call -> workbench -> BaseTool.run_json (FunctionTool.run).
-            Patch(_TOOLS, "BaseTool.run_json", wrap(tracer, config, TOOL, "async")),
+            Patch(_TOOLS, "BaseTool.run_json", cancellable(tracer, config, TOOL)),
             # Streaming tools: StaticStreamWorkbench.call_tool_stream -> BaseStreamTool.run_json_stream (an async
             # generator that does not go through run_json), so it is patched too: one span per tool run.
             Patch(_TOOLS, "BaseStreamTool.run_json_stream", wrap(tracer, config, TOOL_STREAM, "async_gen")),
             # McpWorkbench (autogen-ext[mcp]) runs its tools on the MCP session, not through BaseTool.run_json:
             # its call_tool is the tool run (StaticWorkbench.call_tool is not patched: run_json under it is).
-            Patch(_MCP, "McpWorkbench.call_tool", wrap(tracer, config, WORKBENCH_CALL, "async")),
+            Patch(_MCP, "McpWorkbench.call_tool", cancellable(tracer, config, WORKBENCH_CALL)),
             # AutoGen's own GenAI spans, replaced by ours (see the module docstring): the modules import the
             # context managers by name, so each importing module's binding is patched.
             Patch(_AGENTS, "trace_invoke_agent_span", _silenced),

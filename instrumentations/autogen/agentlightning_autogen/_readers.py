@@ -129,12 +129,14 @@ def _run_handler(invocation: Invocation) -> _LastItem:
     return _LastItem(invocation, task_result_attributes)
 
 
-def agent_run(tracer: Any, config: Any) -> Any:
-    """The Patch factory of ``BaseChatAgent.run`` (a coroutine): like ``wrap(..., "async")``, except that a
-    cancellation ends the span as cancelled (no error status) instead of failing it."""
-    from agentlightning.instrumentation import capture_enabled, guard, is_suppressed, start_agent
+def cancellable(tracer: Any, config: Any, operation: Operation) -> Any:
+    """The Patch factory of a coroutine method: like ``wrap(..., "async")``, except that a cancellation
+    (``CancellationToken``, a task cancelled) ends the span as cancelled, with no error status, instead of
+    failing it. Used for agent runs, model calls and tool runs; generators get the same from their handlers."""
+    from agentlightning.instrumentation import guard, is_suppressed
 
-    site = guard("autogen.run")
+    site = guard(f"autogen.{operation.kind}")
+    begin, done = operation.begin, operation.done
 
     def factory(switch: Any) -> Any:
         async def wrapper(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
@@ -142,9 +144,7 @@ def agent_run(tracer: Any, config: Any) -> Any:
                 return await wrapped(*args, **kwargs)
             invocation = None
             with site:
-                capture = capture_enabled(config)
-                name, attributes = agent_request(instance, args, kwargs, capture)
-                invocation = start_agent(tracer, name, attributes, capture=capture)
+                invocation = begin(tracer, config, instance, args, kwargs)
                 invocation.enter()
             if invocation is None:
                 return await wrapped(*args, **kwargs)
@@ -159,14 +159,14 @@ def agent_run(tracer: Any, config: Any) -> Any:
                 invocation.fail(error)
                 raise
             invocation.leave()
-            invocation.finish_with(result, task_result_attributes)
-            return result
+            return done(invocation, result, False, True)
 
         return wrapper
 
     return factory
 
 
+AGENT_RUN = Operation("agent", agent_request, task_result_attributes)
 AGENT_RUN_STREAM = Operation("agent", agent_request, stream=_run_handler)
 AGENT_TURN = Operation("agent", turn_request, stream=_turn_handler)
 TEAM_RUN_STREAM = Operation("workflow", team_request, stream=_run_handler)
