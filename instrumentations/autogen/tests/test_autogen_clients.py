@@ -102,6 +102,13 @@ async def test_user_client_patches_are_removed_by_uninstrument(spans: InMemorySp
     await AfterwardsClient(["x"]).create([UserMessage(content="hi", source="user")])
     assert not spans.get_finished_spans()
 
+    instrument("autogen")  # again: the walk finds the class defined while the plugin was off
+    try:
+        await AfterwardsClient(["y"]).create([UserMessage(content="hi", source="user")])
+    finally:
+        uninstrument_all()
+    assert [s.name for s in spans.get_finished_spans()] == ["chat AfterwardsClient"]
+
 
 async def test_cache_around_the_openai_client_one_span_per_call(
     instrumented: InMemorySpanExporter, make_client: Any, server: ScriptedOpenAIServer

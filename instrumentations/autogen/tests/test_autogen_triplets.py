@@ -57,3 +57,40 @@ def test_triplets_per_agent_with_agent_match(
         # the OpenAI layer under AutoGen's model client adds the token ids to the same LLM span
         assert [t.response["token_ids"] for t in solver] == [[100], [102]]
         assert [t.response["token_ids"] for t in critic] == [[101], [103]]
+
+
+def test_selector_team_triplets_select_one_member(
+    instrumented: Any, server: ScriptedOpenAIServer, make_client: Any
+) -> None:
+    """The selector's own model calls sit under the team span, not under a member: agent_match leaves them out."""
+    from autogen_agentchat.teams import SelectorGroupChat
+
+    from agentlightning.store.memory import InMemoryLightningStore
+    from agentlightning.tracer.otel import OtelTracer
+
+    server.script(Reply("solver"), Reply("391"), Reply("critic"), Reply("APPROVE"))
+
+    async def team_run() -> None:
+        client = make_client()
+        members = [
+            AssistantAgent("solver", model_client=client, description="computes"),
+            AssistantAgent("critic", model_client=client, description="checks"),
+            AssistantAgent("editor", model_client=client, description="edits"),
+        ]
+        team = SelectorGroupChat(members, model_client=client, termination_condition=TextMentionTermination("APPROVE"))
+        await team.run(task="What is 17 * 23?")
+        await client.close()
+
+    store = InMemoryLightningStore()
+    tracer = OtelTracer()
+    with tracer.lifespan(store):
+        rollout = asyncio.run(store.start_rollout(input={"task": "math"}))
+        with tracer.trace_context("team", rollout_id=rollout.rollout_id, attempt_id=rollout.attempt.attempt_id):
+            asyncio.run(team_run())
+        spans = asyncio.run(store.query_spans(rollout.rollout_id))
+
+    assert sum(1 for s in spans if s.name.startswith("chat ")) == 4
+    solver = TracerTraceToTriplet(agent_match="^solver$")(spans)
+    assert [t.metadata["agent_name"] for t in solver] == ["solver"]
+    critic = TracerTraceToTriplet(agent_match="^critic$")(spans)
+    assert [t.metadata["agent_name"] for t in critic] == ["critic"]
