@@ -29,7 +29,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Sequence
 from operator import attrgetter
-from typing import Any
+from typing import Any, NamedTuple
 
 from agentlightning.types import (
     TERMINAL_ROLLOUT_STATUSES,
@@ -48,6 +48,15 @@ __all__ = ["InMemoryLightningStore"]
 _BY_SEQUENCE = attrgetter("sequence_id")
 
 
+class _Pending(NamedTuple):
+    """A span from the tracer, stored as it came: converted to its :class:`Span` when first read."""
+
+    rollout_id: str
+    attempt_id: str
+    sequence_id: int
+    span: Any  # a finished ReadableSpan
+
+
 class InMemoryLightningStore(StoreCore):
     """A :class:`~agentlightning.store.LightningStore` in process memory. Thread-safe; not persistent.
 
@@ -62,7 +71,9 @@ class InMemoryLightningStore(StoreCore):
         self._attempts: dict[str, list[Attempt]] = {}  # by sequence_id
         self._attempt_index: dict[tuple[str, str], int] = {}  # (rollout_id, attempt_id) -> position in list
         self._active: dict[tuple[str, str], None] = {}  # attempts in preparing/running, for deadline checks
-        self._spans: dict[str, list[Span]] = {}  # rollout_id -> spans in insertion order
+        # rollout_id -> spans in insertion order; a span from the tracer stays the OpenTelemetry span it was
+        # (in a _Pending) until it is first read, and is then replaced by its model
+        self._spans: dict[str, list[Span | _Pending]] = {}
         self._span_seq: dict[str, int] = {}  # rollout_id -> last reserved sequence id
         self._resources: dict[str, ResourcesUpdate] = {}
         self._latest_resources_id: str | None = None
@@ -185,6 +196,20 @@ class InMemoryLightningStore(StoreCore):
             self._span_seq[rollout_id] = at_least
 
     def _insert_spans(self, spans: list[Span], encoded: Any) -> None:
+        self._append_spans(spans)
+
+    def _encode_otel(self, items: Sequence[tuple[str, str, Any]]) -> Any:
+        return None  # kept as they are: the model is made when the span is first read
+
+    def _insert_otel(self, items: Sequence[tuple[str, str, Any]], sequence_ids: list[int], encoded: Any) -> None:
+        buckets = self._spans
+        for (rid, aid, readable), sequence_id in zip(items, sequence_ids, strict=True):
+            bucket = buckets.get(rid)
+            if bucket is None:
+                bucket = buckets[rid] = []
+            bucket.append(_Pending(rid, aid, sequence_id, readable))
+
+    def _append_spans(self, spans: Sequence[Span]) -> None:
         buckets = self._spans
         for span in spans:
             bucket = buckets.get(span.rollout_id)
@@ -193,10 +218,16 @@ class InMemoryLightningStore(StoreCore):
             bucket.append(span)
 
     def _select_spans(self, rollout_id: str, attempt_id: str | None) -> list[Span]:
-        bucket = self._spans.get(rollout_id, [])
+        bucket = self._spans.get(rollout_id)
+        if not bucket:
+            return []
+        for index, span in enumerate(bucket):
+            if type(span) is _Pending:
+                bucket[index] = Span.from_opentelemetry(span.span, span.rollout_id, span.attempt_id, span.sequence_id)
+        spans: list[Span] = bucket  # type: ignore[assignment]  # every entry is a model now
         if attempt_id is not None:
-            bucket = [span for span in bucket if span.attempt_id == attempt_id]
-        return sorted(bucket, key=_BY_SEQUENCE)  # stable, and linear when already in order
+            spans = [span for span in spans if span.attempt_id == attempt_id]
+        return sorted(spans, key=_BY_SEQUENCE)  # stable, and linear when already in order
 
     # ---- resources -------------------------------------------------------------------------------
 
