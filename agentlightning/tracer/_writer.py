@@ -76,6 +76,7 @@ class SpanWriter:
         self.max_wait = max_wait
         self._direct = _direct_ingest(store)
         self._dropped = 0  # spans dropped because the queue stayed full (updated under _space)
+        self._failed = 0  # spans the store refused (only the writer thread updates it)
         self._queue: collections.deque[Any] = collections.deque()
         self._wake = threading.Event()  # something is queued
         self._urgent = threading.Event()  # someone waits (flush, full batch, full queue, close): stop lingering
@@ -91,6 +92,11 @@ class SpanWriter:
     @property
     def closed(self) -> bool:
         return self._closed
+
+    @property
+    def failed(self) -> int:
+        """Spans the store could not take (it raised, even after retries); each loss is also logged."""
+        return self._failed
 
     @property
     def dropped(self) -> int:
@@ -244,6 +250,7 @@ class SpanWriter:
                 self._write(loop, items)
             except BaseException as exc:  # never let the thread die: later flushes would hang
                 logger.exception("agentlightning's span writer failed unexpectedly; %d spans were lost", len(items))
+                self._failed += len(items)
                 for state, count in _count_by_state(items):
                     state.failed(count, exc)
         for marker in markers:
@@ -296,6 +303,7 @@ class SpanWriter:
                     state.attempt_id,
                     exc,
                 )
+                self._failed += len(spans)
                 state.failed(len(spans), exc)
                 continue
             state.stored(len(spans))

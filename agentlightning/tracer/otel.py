@@ -89,6 +89,7 @@ class OtelTracer(Tracer):
         self.max_wait = max_wait
         self.flush_timeout = flush_timeout
         self._dropped_by_closed = 0  # spans dropped by writers this tracer no longer holds
+        self._failed_by_closed = 0  # spans refused by the stores of those writers
         self.otlp_endpoint = otlp_endpoint
         self.otlp_processor: Any = None  # the BatchSpanProcessor exporting over OTLP, when one is configured
         self._provider: TracerProvider | None = None
@@ -184,6 +185,7 @@ class OtelTracer(Tracer):
             writer.close()
         with self._lock:
             self._dropped_by_closed += sum(writer.dropped for writer in writers)
+            self._failed_by_closed += sum(writer.failed for writer in writers)
 
     @property
     def dropped_spans(self) -> int:
@@ -192,13 +194,17 @@ class OtelTracer(Tracer):
             return self._dropped_by_closed + sum(writer.dropped for writer in self._writers.values())
 
     def stats(self) -> dict[str, int]:
-        """The state of the span path: ``queued`` (waiting for the store), ``dropped`` (see
-        :attr:`dropped_spans`) and ``writers`` (one per store)."""
+        """The state of the span path, for monitoring: ``queued`` (spans waiting for a store), ``dropped``
+        (see :attr:`dropped_spans`), ``failed`` (spans a store raised on, after retries; each logged) and
+        ``writers`` (one background writer per store)."""
         with self._lock:
             writers = list(self._writers.values())
+            dropped = self._dropped_by_closed + sum(writer.dropped for writer in writers)
+            failed = self._failed_by_closed + sum(writer.failed for writer in writers)
         return {
             "queued": sum(writer.pending() for writer in writers),
-            "dropped": self.dropped_spans,
+            "dropped": dropped,
+            "failed": failed,
             "writers": len(writers),
         }
 
