@@ -29,7 +29,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Sequence
 from operator import attrgetter
-from typing import Any, NamedTuple
+from typing import Any
 
 from agentlightning.types import (
     TERMINAL_ROLLOUT_STATUSES,
@@ -39,6 +39,7 @@ from agentlightning.types import (
     RolloutConfig,
     Span,
 )
+from agentlightning.types.tracer import span_json
 
 from ._common import ACTIVE_ATTEMPT_STATUSES, M, has_deadline
 from ._core import StoreCore
@@ -48,13 +49,10 @@ __all__ = ["InMemoryLightningStore"]
 _BY_SEQUENCE = attrgetter("sequence_id")
 
 
-class _Pending(NamedTuple):
-    """A span from the tracer, stored as it came: converted to its :class:`Span` when first read."""
-
-    rollout_id: str
-    attempt_id: str
-    sequence_id: int
-    span: Any  # a finished ReadableSpan
+#: A span from the tracer, kept as its JSON (``span_json``) until first read: ``(attempt_id, sequence_id,
+#: data)``. A plain tuple of strings and an int: the garbage collector stops tracking it (a named tuple it
+#: would scan on every collection).
+_Pending = tuple[str, int, str]
 
 
 class InMemoryLightningStore(StoreCore):
@@ -71,8 +69,9 @@ class InMemoryLightningStore(StoreCore):
         self._attempts: dict[str, list[Attempt]] = {}  # by sequence_id
         self._attempt_index: dict[tuple[str, str], int] = {}  # (rollout_id, attempt_id) -> position in list
         self._active: dict[tuple[str, str], None] = {}  # attempts in preparing/running, for deadline checks
-        # rollout_id -> spans in insertion order; a span from the tracer stays the OpenTelemetry span it was
-        # (in a _Pending) until it is first read, and is then replaced by its model
+        # rollout_id -> spans in insertion order; a span from the tracer is kept as its JSON (in a _Pending: a
+        # string costs the garbage collector nothing, a live SDK span ~10 objects to scan on every full
+        # collection) until it is first read, and is then replaced by its model
         self._spans: dict[str, list[Span | _Pending]] = {}
         self._span_seq: dict[str, int] = {}  # rollout_id -> last reserved sequence id
         self._resources: dict[str, ResourcesUpdate] = {}
@@ -198,16 +197,17 @@ class InMemoryLightningStore(StoreCore):
     def _insert_spans(self, spans: list[Span], encoded: Any) -> None:
         self._append_spans(spans)
 
-    def _encode_otel(self, items: Sequence[tuple[str, str, Any]]) -> Any:
-        return None  # kept as they are: the model is made when the span is first read
+    def _encode_otel(self, items: Sequence[tuple[str, str, Any]]) -> list[str]:
+        # NaN and infinity stay floats (not null, as in SQLite): this store keeps values as given
+        return [span_json(readable, rid, aid, inf_nan="constants") for rid, aid, readable in items]
 
     def _insert_otel(self, items: Sequence[tuple[str, str, Any]], sequence_ids: list[int], encoded: Any) -> None:
         buckets = self._spans
-        for (rid, aid, readable), sequence_id in zip(items, sequence_ids, strict=True):
+        for (rid, aid, _), sequence_id, data in zip(items, sequence_ids, encoded, strict=True):
             bucket = buckets.get(rid)
             if bucket is None:
                 bucket = buckets[rid] = []
-            bucket.append(_Pending(rid, aid, sequence_id, readable))
+            bucket.append((aid, sequence_id, data))
 
     def _append_spans(self, spans: Sequence[Span]) -> None:
         buckets = self._spans
@@ -222,8 +222,9 @@ class InMemoryLightningStore(StoreCore):
         if not bucket:
             return []
         for index, span in enumerate(bucket):
-            if type(span) is _Pending:
-                bucket[index] = Span.from_opentelemetry(span.span, span.rollout_id, span.attempt_id, span.sequence_id)
+            if type(span) is tuple:
+                _, sequence_id, data = span
+                bucket[index] = Span.model_validate_json(f'{{"sequence_id":{sequence_id},{data[1:]}')
         spans: list[Span] = bucket  # type: ignore[assignment]  # every entry is a model now
         if attempt_id is not None:
             spans = [span for span in spans if span.attempt_id == attempt_id]

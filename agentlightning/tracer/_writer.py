@@ -6,12 +6,13 @@ backends run as one transaction. After the first span of a batch arrives the wri
 ``linger`` seconds for more (a transaction per span would cost SQLite ~0.4 ms of CPU each); a flush, or a
 full batch, cuts the wait short, so leaving a trace context never waits for the linger.
 
-The queue is bounded (``max_queue`` spans), so a store that cannot keep up never makes the program's memory
-grow. When it is full, the caller waits at most ``max_wait`` seconds (1 ms by default) for room; then the span
-is dropped, and counted: the first drop of a writer logs one warning, :attr:`SpanWriter.dropped` (and
-``OtelTracer.dropped_spans``) give the count, and the trace context that lost spans reports how many when it
-ends. A store that stalls or raises therefore never blocks the user's calls for longer than ``max_wait``, nor
-breaks them. ``max_wait=None`` restores lossless back-pressure: the caller waits as long as it takes.
+The queue is bounded (``max_queue`` spans, plus the batch being written), so a store that cannot keep up
+never makes the program's memory grow. When it is full, the caller waits at most ``max_wait`` seconds (1 ms
+by default) for room; then the span is dropped, and counted: the first drop of a writer logs one warning,
+:attr:`SpanWriter.dropped` (and ``OtelTracer.dropped_spans``) give the count, and the trace context that
+lost spans reports how many when it ends. A store that stalls or raises therefore never blocks the user's
+calls for longer than ``max_wait``, nor breaks them. ``max_wait=None`` restores lossless back-pressure: the
+caller waits as long as it takes.
 
 A flush is a marker in the same FIFO queue, so when the writer reaches it, every span queued before it is
 committed.
@@ -225,10 +226,10 @@ class SpanWriter:
                     batch: list[Any] = []
                     while queue and len(batch) < self.max_batch:
                         batch.append(queue.popleft())
+                    with self._space:  # room now, not after the write: a waiting producer goes on at once
+                        self._space.notify_all()
                     self._process(loop, batch)
                     batch.clear()  # release the spans now, not when the next batch arrives
-                    with self._space:
-                        self._space.notify_all()
                 if self._closed:
                     with self._lifecycle:  # a producer that appends after this check restarts the thread
                         if not queue:

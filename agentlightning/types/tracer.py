@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json.encoder
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, Field
 from pydantic_core import to_json
@@ -149,27 +149,43 @@ _json_str: Any = getattr(json.encoder, "c_encode_basestring", None) or json.enco
 _json_resource: tuple[Any, str] = (None, '{"attributes":{},"schema_url":""}')
 
 
-def _json_value(value: Any) -> str:
-    return to_json(value, inf_nan_mode="null").decode()
+def _json_value(value: Any, inf_nan: Literal["null", "constants"] = "null") -> str:
+    return to_json(value, inf_nan_mode=inf_nan).decode()
 
 
-def _json_context(ctx: Any) -> str:
-    state = ctx.trace_state
-    return (
-        f'{{"trace_id":"{ctx.trace_id:032x}","span_id":"{ctx.span_id:016x}",'
-        f'"is_remote":{"true" if ctx.is_remote else "false"},'
-        f'"trace_state":{_json_value(dict(state)) if state else "{}"}}}'
-    )
+_json_parent: tuple[Any, str] = (None, "null")
 
 
-def span_json(src: ReadableSpan, rollout_id: str, attempt_id: str) -> str:
+def _json_context(ctx: Any) -> tuple[str, str]:
+    """``(the context's JSON, its '"trace_id":...,"span_id":...' part)``."""
+    trace_id, span_id, is_remote, _, state = ctx[:5]  # SpanContext is a tuple; its properties cost a call each
+    ids = f'"trace_id":"{trace_id:032x}","span_id":"{span_id:016x}"'
+    remote = "true" if is_remote else "false"
+    return f'{{{ids},"is_remote":{remote},"trace_state":{_json_value(dict(state)) if state else "{}"}}}', ids
+
+
+def _json_parent_context(ctx: Any) -> str:
+    """The parent's JSON, made once for the siblings that share the parent's (immutable) SpanContext."""
+    global _json_parent
+    cached = _json_parent
+    if cached[0] is ctx:
+        return cached[1]
+    made = _json_context(ctx)[0]
+    _json_parent = (ctx, made)  # one tuple assignment: safe without a lock
+    return made
+
+
+def span_json(
+    src: ReadableSpan, rollout_id: str, attempt_id: str, *, inf_nan: Literal["null", "constants"] = "null"
+) -> str:
     """The JSON of :func:`span_record`, written straight from the span: what SQLite stores.
 
     It makes next to no Python containers (so no garbage-collector work): the span's attributes go to
     pydantic-core's encoder in one copy, ids and times are formatted in place, and the resource's JSON is
     made once per resource. ``Span.model_validate_json`` of it (with ``sequence_id`` added) is the same
-    :class:`Span` as :meth:`Span.from_opentelemetry`; NaN and infinity become ``null`` as in
-    ``model_dump_json``.
+    :class:`Span` as :meth:`Span.from_opentelemetry`. NaN and infinity in attributes become ``null`` as in
+    ``model_dump_json`` (strict JSON, for SQLite's JSON functions), or stay ``NaN``/``Infinity`` with
+    ``inf_nan="constants"`` (pydantic reads them back as floats).
     """
     global _json_resource
     ctx = src.context
@@ -188,14 +204,13 @@ def span_json(src: ReadableSpan, rollout_id: str, attempt_id: str) -> str:
         resource_json = _json_value(_resource(resource))
         _json_resource = (resource, resource_json)
     if ctx is not None:
-        context_json = _json_context(ctx)
-        ids = f'"trace_id":"{ctx.trace_id:032x}","span_id":"{ctx.span_id:016x}"'
+        context_json, ids = _json_context(ctx)
     else:
         context_json = _json_value(_NO_CONTEXT)
         ids = f'"trace_id":"{_NO_TRACE_ID}","span_id":"{_NO_SPAN_ID}"'
     if parent_ctx is not None:
-        parent_json = _json_context(parent_ctx)
-        parent_id = f'"{parent_ctx.span_id:016x}"'
+        parent_json = _json_parent_context(parent_ctx)
+        parent_id = f'"{parent_ctx[1]:016x}"'
     else:
         parent_json = parent_id = "null"
     return (
@@ -203,9 +218,9 @@ def span_json(src: ReadableSpan, rollout_id: str, attempt_id: str) -> str:
         f'"parent_id":{parent_id},"name":{_json_str(src.name)},'
         f'"status":{{"status_code":"{status.status_code.name}",'
         f'"description":{"null" if description is None else _json_str(description)}}},'
-        f'"attributes":{_json_value(_attrs(attributes)) if attributes else "{}"},'
-        f'"events":{_json_value(_events_record(events)) if events else "[]"},'
-        f'"links":{_json_value(_links_record(links)) if links else "[]"},'
+        f'"attributes":{_json_value(_attrs(attributes), inf_nan) if attributes else "{}"},'
+        f'"events":{_json_value(_events_record(events), inf_nan) if events else "[]"},'
+        f'"links":{_json_value(_links_record(links), inf_nan) if links else "[]"},'
         f'"start_time":{"null" if start is None else repr(start / 1e9)},'
         f'"end_time":{"null" if end is None else repr(end / 1e9)},'
         f'"context":{context_json},"parent":{parent_json},"resource":{resource_json}}}'
