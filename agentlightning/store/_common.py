@@ -282,6 +282,23 @@ class StorageBackend:
         """Store spans (their ``sequence_id`` now final), given what ``_encode_spans`` returned for them."""
         raise NotImplementedError
 
+    def _encode_otel(self, items: Sequence[tuple[str, str, Any]]) -> Any:
+        """Prepare finished OpenTelemetry spans (``(rollout_id, attempt_id, span)``) for ``_insert_otel``,
+        *outside* the transaction, before their sequence ids are known.
+
+        The default converts them to :class:`Span` models and encodes those with ``_encode_spans``; a
+        backend that can store the spans more directly overrides this pair (the tracer's fast path).
+        """
+        spans = [Span.from_opentelemetry(readable, rid, aid, 0) for rid, aid, readable in items]
+        return spans, self._encode_spans(spans)
+
+    def _insert_otel(self, items: Sequence[tuple[str, str, Any]], sequence_ids: list[int], encoded: Any) -> None:
+        """Store the spans of ``_encode_otel``, now numbered: ``sequence_ids[i]`` is that of ``items[i]``."""
+        spans, encoded_spans = encoded
+        for span, sequence_id in zip(spans, sequence_ids, strict=True):
+            span.sequence_id = sequence_id
+        self._insert_spans(spans, encoded_spans)
+
     def _select_spans(self, rollout_id: str, attempt_id: str | None) -> list[Span]:
         """The rollout's spans (of one attempt, or all) ordered by ``sequence_id``, then insertion."""
         raise NotImplementedError

@@ -531,6 +531,40 @@ class StoreCore(StorageBackend, LightningStore):
                 attempt_id = latest.attempt_id
             return self._select_spans(rollout_id, attempt_id)
 
+    def _store_otel_spans(self, items: Sequence[OtelSpanItem]) -> int:
+        """:meth:`add_otel_spans` without a :class:`Span` model per span: what the tracer's writer calls.
+
+        Synchronous (the writer has its own thread) and returns only the count. The backend takes the
+        OpenTelemetry spans as they are (``_encode_otel`` / ``_insert_otel``): SQLite writes each one's JSON
+        straight from the span (:func:`~agentlightning.types.tracer.span_json`), the in-memory store keeps it
+        and makes the model when the span is first read. Same transaction, numbering, checks and heartbeats
+        as :meth:`add_otel_spans`.
+        """
+        if not items:
+            return 0
+        encoded = self._encode_otel(items)
+        now = time.time()
+        pairs = dict.fromkeys((rid, aid) for rid, aid, _ in items)
+        with self._tx():
+            rollouts, attempts = self._require_pairs(pairs)
+            counts = Counter(rid for rid, _, _ in items)
+            next_ids = {rid: self._reserve_sequence_ids(rid, n) for rid, n in counts.items()}
+            sequence_ids: list[int] = []
+            for rid, _, _ in items:
+                sequence_ids.append(next_ids[rid])
+                next_ids[rid] += 1
+            self._insert_otel(items, sequence_ids, encoded)
+            for (rid, _), attempt in attempts.items():
+                self._heartbeat(rollouts[rid], attempt, now)
+        return len(items)
+
+    def _require_pairs(
+        self, pairs: dict[tuple[str, str], None]
+    ) -> tuple[dict[str, Rollout], dict[tuple[str, str], Attempt]]:
+        rollouts = {rid: self._require_rollout(rid) for rid, _ in pairs}
+        attempts = {(rid, aid): self._require_attempt(rid, aid) for rid, aid in pairs}
+        return rollouts, attempts
+
     def _ingest(self, spans: list[Span], allocate: bool) -> list[Span]:
         """Store spans in one transaction: check ids, number them (or respect their numbers), beat hearts."""
         if not spans:
@@ -539,8 +573,7 @@ class StoreCore(StorageBackend, LightningStore):
         now = time.time()
         pairs = dict.fromkeys((span.rollout_id, span.attempt_id) for span in spans)
         with self._tx():
-            rollouts = {rid: self._require_rollout(rid) for rid, _ in pairs}
-            attempts = {(rid, aid): self._require_attempt(rid, aid) for rid, aid in pairs}
+            rollouts, attempts = self._require_pairs(pairs)
             if allocate:
                 counts = Counter(span.rollout_id for span in spans)
                 next_ids = {rid: self._reserve_sequence_ids(rid, n) for rid, n in counts.items()}

@@ -39,6 +39,7 @@ from agentlightning.types import (
     RolloutConfig,
     Span,
 )
+from agentlightning.types.tracer import span_json
 
 from ._common import ACTIVE_ATTEMPT_STATUSES, M, has_deadline
 from ._core import StoreCore
@@ -46,6 +47,12 @@ from ._core import StoreCore
 __all__ = ["InMemoryLightningStore"]
 
 _BY_SEQUENCE = attrgetter("sequence_id")
+
+
+#: A span from the tracer, kept as its JSON (``span_json``) until first read: ``(attempt_id, sequence_id,
+#: data)``. A plain tuple of strings and an int: the garbage collector stops tracking it (a named tuple it
+#: would scan on every collection).
+_Pending = tuple[str, int, str]
 
 
 class InMemoryLightningStore(StoreCore):
@@ -62,7 +69,10 @@ class InMemoryLightningStore(StoreCore):
         self._attempts: dict[str, list[Attempt]] = {}  # by sequence_id
         self._attempt_index: dict[tuple[str, str], int] = {}  # (rollout_id, attempt_id) -> position in list
         self._active: dict[tuple[str, str], None] = {}  # attempts in preparing/running, for deadline checks
-        self._spans: dict[str, list[Span]] = {}  # rollout_id -> spans in insertion order
+        # rollout_id -> spans in insertion order; a span from the tracer is kept as its JSON (in a _Pending: a
+        # string costs the garbage collector nothing, a live SDK span ~10 objects to scan on every full
+        # collection) until it is first read, and is then replaced by its model
+        self._spans: dict[str, list[Span | _Pending]] = {}
         self._span_seq: dict[str, int] = {}  # rollout_id -> last reserved sequence id
         self._resources: dict[str, ResourcesUpdate] = {}
         self._latest_resources_id: str | None = None
@@ -185,6 +195,21 @@ class InMemoryLightningStore(StoreCore):
             self._span_seq[rollout_id] = at_least
 
     def _insert_spans(self, spans: list[Span], encoded: Any) -> None:
+        self._append_spans(spans)
+
+    def _encode_otel(self, items: Sequence[tuple[str, str, Any]]) -> list[str]:
+        # NaN and infinity stay floats (not null, as in SQLite): this store keeps values as given
+        return [span_json(readable, rid, aid, inf_nan="constants") for rid, aid, readable in items]
+
+    def _insert_otel(self, items: Sequence[tuple[str, str, Any]], sequence_ids: list[int], encoded: Any) -> None:
+        buckets = self._spans
+        for (rid, aid, _), sequence_id, data in zip(items, sequence_ids, encoded, strict=True):
+            bucket = buckets.get(rid)
+            if bucket is None:
+                bucket = buckets[rid] = []
+            bucket.append((aid, sequence_id, data))
+
+    def _append_spans(self, spans: Sequence[Span]) -> None:
         buckets = self._spans
         for span in spans:
             bucket = buckets.get(span.rollout_id)
@@ -193,10 +218,17 @@ class InMemoryLightningStore(StoreCore):
             bucket.append(span)
 
     def _select_spans(self, rollout_id: str, attempt_id: str | None) -> list[Span]:
-        bucket = self._spans.get(rollout_id, [])
+        bucket = self._spans.get(rollout_id)
+        if not bucket:
+            return []
+        for index, span in enumerate(bucket):
+            if type(span) is tuple:
+                _, sequence_id, data = span
+                bucket[index] = Span.model_validate_json(f'{{"sequence_id":{sequence_id},{data[1:]}')
+        spans: list[Span] = bucket  # type: ignore[assignment]  # every entry is a model now
         if attempt_id is not None:
-            bucket = [span for span in bucket if span.attempt_id == attempt_id]
-        return sorted(bucket, key=_BY_SEQUENCE)  # stable, and linear when already in order
+            spans = [span for span in spans if span.attempt_id == attempt_id]
+        return sorted(spans, key=_BY_SEQUENCE)  # stable, and linear when already in order
 
     # ---- resources -------------------------------------------------------------------------------
 

@@ -65,6 +65,7 @@ from typing import Any
 from pydantic_core import to_json
 
 from agentlightning.types import Attempt, ResourcesUpdate, Rollout, RolloutConfig, Span
+from agentlightning.types.tracer import span_json
 
 from ._common import has_deadline
 from ._core import StoreCore
@@ -523,6 +524,19 @@ class SqliteLightningStore(StoreCore):
             [
                 (span.rollout_id, span.attempt_id, span.sequence_id, data)
                 for span, data in zip(spans, encoded, strict=True)
+            ],
+        )
+
+    def _encode_otel(self, items: Sequence[tuple[str, str, Any]]) -> list[str]:
+        # The model's JSON without the model (no "sequence_id": it lives in its column).
+        return [span_json(readable, rid, aid) for rid, aid, readable in items]
+
+    def _insert_otel(self, items: Sequence[tuple[str, str, Any]], sequence_ids: list[int], encoded: Any) -> None:
+        self._conn.executemany(
+            "INSERT INTO spans (rollout_id, attempt_id, sequence_id, data) VALUES (?, ?, ?, ?)",
+            [
+                (rid, aid, sequence_id, data)
+                for (rid, aid, _), sequence_id, data in zip(items, sequence_ids, encoded, strict=True)
             ],
         )
 

@@ -43,6 +43,7 @@ class TraceState:
     """
 
     __slots__ = (
+        "_dropped",
         "_errors",
         "_local",
         "_lost",
@@ -72,6 +73,7 @@ class TraceState:
         self._local: list[ReadableSpan] = []  # spans of a store-less context
         self._stored = 0  # spans the writer put in the store
         self._lost = 0  # spans the writer could not store
+        self._dropped = 0  # spans dropped before the writer saw them (its queue was full)
         self._errors: list[BaseException] = []  # store failures seen by the writer for this context
         self.capture_content: bool | None = None  # content capture for this context's calls (None: unset)
 
@@ -81,18 +83,23 @@ class TraceState:
         """Record a finished span of this context and hand it to the writer (if any)."""
         span_id = span.context.span_id  # type: ignore[union-attr]  # the processor checked it
         writer = self.writer
+        if writer is not None and not writer.submit(self, span):  # outside the lock: it may wait for room
+            return  # dropped (and counted): the queue stayed full
         with self.lock:
             self._seen.append(span_id)
             if writer is None:
                 self._local.append(span)
-        if writer is not None:
-            writer.submit(self, span)  # outside the lock: it may wait for room in the queue
 
     # ---- called by the writer thread --------------------------------------------------------------
 
     def stored(self, count: int) -> None:
         with self.lock:
             self._stored += count
+
+    def dropped(self) -> None:
+        """One span of this context was dropped: the writer's queue was full (called by the producer)."""
+        with self.lock:
+            self._dropped += 1
 
     def failed(self, count: int, error: BaseException) -> None:
         with self.lock:
@@ -110,6 +117,12 @@ class TraceState:
         """``(spans lost, first error)`` when the writer could not store some spans, else ``None``."""
         with self.lock:
             return (self._lost, self._errors[0]) if self._errors else None
+
+    @property
+    def dropped_count(self) -> int:
+        """Spans of this context dropped because the writer's queue was full."""
+        with self.lock:
+            return self._dropped
 
     @property
     def stored_count(self) -> int:

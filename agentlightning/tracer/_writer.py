@@ -6,9 +6,21 @@ backends run as one transaction. After the first span of a batch arrives the wri
 ``linger`` seconds for more (a transaction per span would cost SQLite ~0.4 ms of CPU each); a flush, or a
 full batch, cuts the wait short, so leaving a trace context never waits for the linger.
 
-The queue is bounded: when it is full, the caller waits for room (back-pressure) instead of a span being
-dropped. A flush is a marker in the same FIFO queue, so when the writer reaches it, every span queued
-before it is committed.
+The queue is bounded (``max_queue`` spans, plus the batch being written), so a store that cannot keep up
+never makes the program's memory grow. When it is full, the caller waits at most ``max_wait`` seconds (1 ms
+by default) for room; then the span is dropped, and counted: the first drop of a writer logs one warning,
+:attr:`SpanWriter.dropped` (and ``OtelTracer.dropped_spans``) give the count, and the trace context that
+lost spans reports how many when it ends. A store that stalls or raises therefore never blocks the user's
+calls for longer than ``max_wait``, nor breaks them. ``max_wait=None`` restores lossless back-pressure: the
+caller waits as long as it takes.
+
+A flush is a marker in the same FIFO queue, so when the writer reaches it, every span queued before it is
+committed.
+
+The fast path: a store built on :class:`~agentlightning.store._core.StoreCore` that keeps its own
+``add_otel_spans`` is written through its synchronous ``_store_otel_spans``, which converts spans to their
+stored form without pydantic (no ``Span`` model per span, no event loop per batch). Any other store gets
+``add_otel_spans``, as the :class:`~agentlightning.store.LightningStore` contract says.
 """
 
 from __future__ import annotations
@@ -21,13 +33,14 @@ import logging
 import threading
 import time
 import weakref
+from collections.abc import Callable
 from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from opentelemetry.sdk.trace import ReadableSpan
 
-    from agentlightning.store.base import LightningStore
+    from agentlightning.store.base import LightningStore, OtelSpanItem
 
     from ._state import TraceState
 
@@ -49,12 +62,22 @@ class SpanWriter:
     """
 
     def __init__(
-        self, store: LightningStore, *, max_queue: int = 16384, max_batch: int = 2048, linger: float = 0.05
+        self,
+        store: LightningStore,
+        *,
+        max_queue: int = 16384,
+        max_batch: int = 2048,
+        linger: float = 0.05,
+        max_wait: float | None = 0.001,
     ) -> None:
         self.store = store
         self.max_queue = max_queue
         self.max_batch = max_batch
         self.linger = linger
+        self.max_wait = max_wait
+        self._direct = _direct_ingest(store)
+        self._dropped = 0  # spans dropped because the queue stayed full (updated under _space)
+        self._failed = 0  # spans the store refused (only the writer thread updates it)
         self._queue: collections.deque[Any] = collections.deque()
         self._wake = threading.Event()  # something is queued
         self._urgent = threading.Event()  # someone waits (flush, full batch, full queue, close): stop lingering
@@ -71,13 +94,25 @@ class SpanWriter:
     def closed(self) -> bool:
         return self._closed
 
+    @property
+    def failed(self) -> int:
+        """Spans the store could not take (it raised, even after retries); each loss is also logged."""
+        return self._failed
+
+    @property
+    def dropped(self) -> int:
+        """Spans dropped so far because the queue stayed full for ``max_wait`` (the store could not keep up)."""
+        return self._dropped
+
     # ---- producer side (any thread) -------------------------------------------------------------
 
-    def submit(self, state: TraceState, span: ReadableSpan) -> None:
-        """Queue one finished span. Blocks only while the queue is full."""
+    def submit(self, state: TraceState, span: ReadableSpan) -> bool:
+        """Queue one finished span; ``False`` if it was dropped (the queue stayed full for ``max_wait``)."""
         queue = self._queue
-        if len(queue) >= self.max_queue and threading.current_thread() is not self._thread:
-            self._wait_for_room()
+        full = len(queue) >= self.max_queue and threading.current_thread() is not self._thread
+        if full and not self._wait_for_room():
+            self._drop(state)
+            return False
         queue.append((state, span))
         if self._closed:  # read after the append: either the exiting thread sees the span, or we restart it
             self._ensure_running()
@@ -85,6 +120,23 @@ class SpanWriter:
             self._wake.set()
         if len(queue) >= self.max_batch and not self._urgent.is_set():
             self._urgent.set()
+        return True
+
+    def _drop(self, state: TraceState) -> None:
+        with self._space:
+            self._dropped += 1
+            first = self._dropped == 1
+        state.dropped()
+        if first:
+            logger.warning(
+                "agentlightning dropped a span of rollout %r: the span writer's queue for %r is full (%d spans "
+                "waiting; the store does not keep up). Further drops are counted, not logged: see "
+                "OtelTracer.dropped_spans. Give the tracer a larger max_queue, or max_wait=None to make callers "
+                "wait for the store instead.",
+                state.rollout_id,
+                self.store,
+                self.max_queue,
+            )
 
     def flush(self) -> Future[None]:
         """A future that completes when every span queued before this call is in the store (or reported lost)."""
@@ -142,12 +194,21 @@ class SpanWriter:
         # Start the thread in an empty context, so that it carries no trace context (see ``_threads``).
         contextvars.Context().run(thread.start)
 
-    def _wait_for_room(self) -> None:
+    def _wait_for_room(self) -> bool:
+        """Wait (at most ``max_wait``) until the queue has room; whether it has."""
+        deadline = None if self.max_wait is None else time.monotonic() + self.max_wait
         with self._space:
             while len(self._queue) >= self.max_queue and self._running:
                 self._urgent.set()
                 self._wake.set()
-                self._space.wait(0.05)
+                if deadline is None:
+                    self._space.wait(0.05)
+                    continue
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return False
+                self._space.wait(remaining)
+        return True
 
     # ---- the writer thread ----------------------------------------------------------------------
 
@@ -165,10 +226,10 @@ class SpanWriter:
                     batch: list[Any] = []
                     while queue and len(batch) < self.max_batch:
                         batch.append(queue.popleft())
+                    with self._space:  # room now, not after the write: a waiting producer goes on at once
+                        self._space.notify_all()
                     self._process(loop, batch)
                     batch.clear()  # release the spans now, not when the next batch arrives
-                    with self._space:
-                        self._space.notify_all()
                 if self._closed:
                     with self._lifecycle:  # a producer that appends after this check restarts the thread
                         if not queue:
@@ -190,6 +251,7 @@ class SpanWriter:
                 self._write(loop, items)
             except BaseException as exc:  # never let the thread die: later flushes would hang
                 logger.exception("agentlightning's span writer failed unexpectedly; %d spans were lost", len(items))
+                self._failed += len(items)
                 for state, count in _count_by_state(items):
                     state.failed(count, exc)
         for marker in markers:
@@ -198,11 +260,16 @@ class SpanWriter:
 
     def _write(self, loop: asyncio.AbstractEventLoop, items: list[tuple[TraceState, ReadableSpan]]) -> None:
         payload = [(state.rollout_id, state.attempt_id, span) for state, span in items]
-        stored = None
+        stored = False
         delay = 0.05
+        direct = self._direct
         for attempt in range(4):
             try:
-                stored = loop.run_until_complete(self.store.add_otel_spans(payload))
+                if direct is not None:
+                    direct(payload)
+                else:
+                    loop.run_until_complete(self.store.add_otel_spans(payload))
+                stored = True
                 break
             except ValueError:
                 break  # an unknown rollout/attempt: retrying will not help; isolate it below
@@ -210,7 +277,7 @@ class SpanWriter:
                 if attempt < 3:
                     time.sleep(delay)  # e.g. another process holds the database past its busy timeout
                     delay *= 4
-        if stored is None:
+        if not stored:
             self._write_by_context(loop, items)
             return
         for state, count in _count_by_state(items):
@@ -221,11 +288,14 @@ class SpanWriter:
         groups: dict[int, tuple[TraceState, list[ReadableSpan]]] = {}
         for state, span in items:
             groups.setdefault(id(state), (state, []))[1].append(span)
+        direct = self._direct
         for state, spans in groups.values():
+            payload = [(state.rollout_id, state.attempt_id, s) for s in spans]
             try:
-                loop.run_until_complete(
-                    self.store.add_otel_spans([(state.rollout_id, state.attempt_id, s) for s in spans])
-                )
+                if direct is not None:
+                    direct(payload)
+                else:
+                    loop.run_until_complete(self.store.add_otel_spans(payload))
             except Exception as exc:
                 logger.error(
                     "agentlightning could not store %d spans of rollout %r attempt %r: %s",
@@ -234,9 +304,19 @@ class SpanWriter:
                     state.attempt_id,
                     exc,
                 )
+                self._failed += len(spans)
                 state.failed(len(spans), exc)
                 continue
             state.stored(len(spans))
+
+
+def _direct_ingest(store: LightningStore) -> Callable[[list[OtelSpanItem]], int] | None:
+    """The store's synchronous fast path, if it has the core's and has not replaced ``add_otel_spans``."""
+    from agentlightning.store._core import StoreCore
+
+    if isinstance(store, StoreCore) and type(store).add_otel_spans is StoreCore.add_otel_spans:
+        return store._store_otel_spans
+    return None
 
 
 def _count_by_state(items: list[tuple[TraceState, ReadableSpan]]) -> list[tuple[TraceState, int]]:

@@ -61,10 +61,15 @@ INSTRUMENTATION_NAME = "agentlightning"
 class OtelTracer(Tracer):
     """The default tracer.
 
-    ``max_queue`` bounds the spans waiting for the store (back-pressure beyond it); ``max_batch`` is the most
-    spans written in one store call; ``linger`` is how long (seconds) the writer waits to gather a batch
-    when nobody is waiting for it (leaving a trace context never waits for it). ``otlp_endpoint`` (a
-    collector's base URL) also exports every span over OTLP/HTTP (``pip install 'agentlightning[otlp]'``).
+    ``max_queue`` bounds the spans waiting for the store; when the queue is full, the program's thread that
+    ends a span waits at most ``max_wait`` seconds (1 ms) for room, then the span is dropped and counted
+    (:attr:`dropped_spans`; one warning in the log; ``max_wait=None`` waits as long as it takes instead).
+    ``max_batch`` is the most spans written in one store call; ``linger`` is how long (seconds) the writer
+    waits to gather a batch when nobody is waiting for it (leaving a trace context never waits for it).
+    ``flush_timeout`` bounds how long leaving a trace context waits for its spans to reach the store (a
+    store that stalls cannot hang the program; what is still queued is stored when it recovers).
+    ``otlp_endpoint`` (a collector's base URL) also exports every span over OTLP/HTTP
+    (``pip install 'agentlightning[otlp]'``).
     """
 
     def __init__(
@@ -73,12 +78,18 @@ class OtelTracer(Tracer):
         max_queue: int = 16384,
         max_batch: int = 2048,
         linger: float = 0.05,
+        max_wait: float | None = 0.001,
+        flush_timeout: float | None = 30.0,
         otlp_endpoint: str | None = None,
     ) -> None:
         super().__init__()
         self.max_queue = max_queue
         self.max_batch = max_batch
         self.linger = linger
+        self.max_wait = max_wait
+        self.flush_timeout = flush_timeout
+        self._dropped_by_closed = 0  # spans dropped by writers this tracer no longer holds
+        self._failed_by_closed = 0  # spans refused by the stores of those writers
         self.otlp_endpoint = otlp_endpoint
         self.otlp_processor: Any = None  # the BatchSpanProcessor exporting over OTLP, when one is configured
         self._provider: TracerProvider | None = None
@@ -172,6 +183,30 @@ class OtelTracer(Tracer):
             writers, self._writers = list(self._writers.values()), {}
         for writer in writers:
             writer.close()
+        with self._lock:
+            self._dropped_by_closed += sum(writer.dropped for writer in writers)
+            self._failed_by_closed += sum(writer.failed for writer in writers)
+
+    @property
+    def dropped_spans(self) -> int:
+        """Spans dropped so far because a store did not keep up (its writer's queue stayed full)."""
+        with self._lock:
+            return self._dropped_by_closed + sum(writer.dropped for writer in self._writers.values())
+
+    def stats(self) -> dict[str, int]:
+        """The state of the span path, for monitoring: ``queued`` (spans waiting for a store), ``dropped``
+        (see :attr:`dropped_spans`), ``failed`` (spans a store raised on, after retries; each logged) and
+        ``writers`` (one background writer per store)."""
+        with self._lock:
+            writers = list(self._writers.values())
+            dropped = self._dropped_by_closed + sum(writer.dropped for writer in writers)
+            failed = self._failed_by_closed + sum(writer.failed for writer in writers)
+        return {
+            "queued": sum(writer.pending() for writer in writers),
+            "dropped": dropped,
+            "failed": failed,
+            "writers": len(writers),
+        }
 
     def flush(self, timeout: float | None = 30.0) -> None:
         """Wait until every span finished so far is in its store."""
@@ -184,7 +219,13 @@ class OtelTracer(Tracer):
             with self._lock:
                 writer = self._writers.get(id(store))
                 if writer is None or writer.store is not store:
-                    writer = SpanWriter(store, max_queue=self.max_queue, max_batch=self.max_batch, linger=self.linger)
+                    writer = SpanWriter(
+                        store,
+                        max_queue=self.max_queue,
+                        max_batch=self.max_batch,
+                        linger=self.linger,
+                        max_wait=self.max_wait,
+                    )
                     self._writers[id(store)] = writer
         return writer
 
@@ -219,6 +260,14 @@ class OtelTracer(Tracer):
             self._set_last_trace(state.finished_spans())
         else:  # read back from the store when asked: the context kept no span objects
             self._set_last_trace(_StoredTrace(writer.store, state.rollout_id, state.attempt_id))
+        dropped = state.dropped_count
+        if dropped:
+            logger.error(
+                "agentlightning dropped %d spans of rollout %r attempt %r: the store did not keep up",
+                dropped,
+                state.rollout_id,
+                state.attempt_id,
+            )
         failure = state.first_error()
         if failure is not None:
             logger.error(
@@ -370,7 +419,11 @@ class _TraceContext:
         self._leave(exc)
         state = self._state
         if state.writer is not None:
-            state.writer.flush().result()
+            flushed = state.writer.flush()
+            try:
+                flushed.result(self._tracer.flush_timeout)
+            except TimeoutError:
+                _flush_timed_out(self._tracer, state)
         self._tracer._finish(state)
 
     async def __aenter__(self) -> trace_api.Tracer:
@@ -383,5 +436,22 @@ class _TraceContext:
         self._leave(exc)
         state = self._state
         if state.writer is not None:
-            await asyncio.wrap_future(state.writer.flush())
+            flushed = asyncio.wrap_future(state.writer.flush())
+            try:
+                await asyncio.wait_for(asyncio.shield(flushed), self._tracer.flush_timeout)
+            except asyncio.TimeoutError:
+                _flush_timed_out(self._tracer, state)
         self._tracer._finish(state)
+
+
+def _flush_timed_out(tracer: OtelTracer, state: TraceState) -> None:
+    assert state.writer is not None
+    logger.warning(
+        "agentlightning: the spans of rollout %r attempt %r were not in %r after %s s (%d spans queued); "
+        "leaving the trace context without waiting longer. They are stored when the store catches up.",
+        state.rollout_id,
+        state.attempt_id,
+        state.writer.store,
+        tracer.flush_timeout,
+        state.writer.pending(),
+    )

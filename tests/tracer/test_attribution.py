@@ -130,7 +130,9 @@ async def test_unknown_rollout_or_attempt_is_rejected_on_entry(store: agl.Lightn
             pass
 
 
-async def test_full_queue_applies_back_pressure_and_loses_nothing(store: agl.LightningStore) -> None:
+async def test_full_queue_with_max_wait_none_applies_back_pressure_and_loses_nothing(
+    store: agl.LightningStore,
+) -> None:
     class SlowStore(type(store)):  # type: ignore[misc]
         async def add_otel_spans(self, items):  # type: ignore[no-untyped-def]
             await asyncio.sleep(0.01)
@@ -138,7 +140,7 @@ async def test_full_queue_applies_back_pressure_and_loses_nothing(store: agl.Lig
 
     slow = SlowStore.__new__(SlowStore)
     slow.__dict__ = store.__dict__  # same state, slower writes
-    tracer = OtelTracer(max_queue=8, max_batch=4)
+    tracer = OtelTracer(max_queue=8, max_batch=4, max_wait=None)  # wait for room as long as it takes
     tracer.init()
     rid, aid = await _rollout(store)
     with tracer.trace_context(store=slow, rollout_id=rid, attempt_id=aid):
@@ -148,3 +150,4 @@ async def test_full_queue_applies_back_pressure_and_loses_nothing(store: agl.Lig
     tracer.teardown()
     spans = await store.query_spans(rid)
     assert sorted(s.name for s in spans) == sorted([f"s{i}" for i in range(100)] + ["agentlightning.rollout"])
+    assert tracer.dropped_spans == 0

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import json
 import pickle
 import re
 
 import pytest
-from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry import trace as trace_api
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-from opentelemetry.trace import Link, Status, StatusCode
+from opentelemetry.trace import Link, SpanContext, Status, StatusCode, TraceFlags, TraceState
 from pydantic import TypeAdapter, ValidationError
 
 import agentlightning as agl
@@ -23,6 +26,7 @@ from agentlightning.types import (
     new_resources_id,
     new_rollout_id,
 )
+from agentlightning.types.tracer import span_json, span_record
 
 
 def test_id_formats() -> None:
@@ -125,3 +129,42 @@ def test_rollout_config_rejects_non_positive_time_limits(field: str, value: floa
     with pytest.raises(ValueError, match=rf"{field} must be a positive number of seconds, or None"):
         agl.RolloutConfig(**{field: value})
     assert getattr(agl.RolloutConfig(**{field: 0.5}), field) == 0.5
+
+
+def _finished_spans() -> list[ReadableSpan]:
+    """Spans that exercise every field of the stored form: parents, links, events, statuses, odd values."""
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider(resource=Resource.create({"service.name": "svc", "ünï": "cödé"}))
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    tracer = provider.get_tracer("t")
+    state = TraceState([("vendor", "value")])
+    remote = SpanContext(0xABC, 0xDEF, is_remote=True, trace_flags=TraceFlags(1), trace_state=state)
+    with tracer.start_as_current_span('parent "quoted" \\ ünïcode 😀') as parent:
+        link = Link(remote, {"why": "because"})
+        attributes = {"k": "v", "seq": (1, 2), "nan": float("nan"), "inf": float("-inf"), "b": True, "f": 0.1}
+        with tracer.start_as_current_span("child\n", attributes=attributes, links=[link]) as child:
+            child.add_event("hello", {"n": 1, "t": ("a", "b")})
+            child.set_status(Status(StatusCode.ERROR, 'bad "thing"\n'))
+        with tracer.start_as_current_span("ok") as ok:
+            ok.set_status(Status(StatusCode.OK))
+        parent.set_attribute("big", "x" * 10_000)
+    bare = tracer.start_span("bare", start_time=1, context=trace_api.set_span_in_context(trace_api.INVALID_SPAN))
+    bare.end(end_time=1_700_000_000_123_456_789)
+    return list(exporter.get_finished_spans())
+
+
+def test_the_json_sqlite_stores_is_the_model_json_of_the_converted_span() -> None:
+    for readable in _finished_spans():
+        converted = Span.from_opentelemetry(readable, "ro-1", 'at-"1"', 5)
+        expected = Span.model_validate_json(converted.model_dump_json())  # what the model path stored (NaN: null)
+        data = span_json(readable, "ro-1", 'at-"1"')
+        assert "sequence_id" not in json.loads(data)
+        assert Span.model_validate_json(f'{{"sequence_id":5,{data[1:]}') == expected
+        assert json.loads(data) == json.loads(converted.model_dump_json(exclude={"sequence_id"}))
+
+
+def test_the_stored_record_validates_to_the_converted_span() -> None:
+    for readable in _finished_spans():
+        record = span_record(readable, "ro-1", "at-1")
+        validated = Span.model_validate({**record, "sequence_id": 3})
+        assert validated.model_dump_json() == Span.from_opentelemetry(readable, "ro-1", "at-1", 3).model_dump_json()
