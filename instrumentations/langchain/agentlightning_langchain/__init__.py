@@ -34,9 +34,11 @@ retriever                              ``retrieval {name}``                docum
 Content (input/output messages, system instructions, tool arguments and results, the query, documents) is
 recorded only with content capture on (keyword, ``AGENTLIGHTNING_CAPTURE_CONTENT``, or the rollout's flag).
 LangGraph's internal steps (tagged ``langsmith:hidden``) get no span; their children hang on the nearest
-visible ancestor. LangGraph's interrupts and commands (``GraphBubbleUp``) end their spans OK with
-``agentlightning.langgraph.control_flow`` set to the exception type; real errors end them ERROR (``error.type``)
-and pass through unchanged.
+visible ancestor. Control flow ends spans OK (status UNSET) with ``agentlightning.langchain.control_flow`` set
+to the exception type: LangGraph's interrupts and commands (``GraphBubbleUp``), its step limit
+(``GraphRecursionError``), and ``GeneratorExit`` (a stream left early). Real errors end them ERROR
+(``error.type``; for langchain-openai's re-raised subclasses the openai error's name, as the OpenAI plugin
+writes it) and pass through unchanged.
 
 One LLM span per model call: with the OpenAI plugin also on, ``ChatOpenAI``'s call into the openai client
 (``with_raw_response.create``, ``create(stream=True)``, ``parse``) adds its attributes (response id, usage,
