@@ -200,7 +200,7 @@ class AgentLightningCallbackHandler(BaseCallbackHandler):
                 attributes = {sc.GEN_AI_OPERATION_NAME: sc.OP_INVOKE_WORKFLOW}
             node = meta.get("langgraph_node")
             if isinstance(node, str) and node == name:
-                attributes["agentlightning.langgraph.node"] = node
+                attributes[sc.AGL_LANGGRAPH_NODE] = node
             self.runs.start_agent(
                 run_id,
                 span_name,
