@@ -45,7 +45,8 @@ One LLM span per model call: with the OpenAI plugin also on, ``ChatOpenAI``'s ca
 token ids) to this plugin's ``chat`` span instead of opening a second one, in any import or instrument order.
 
 ``uninstrument()`` ends any open run, frees the handler's maps and detaches the handler from new runs (the
-hook LangChain keeps then returns ``None``). Needs langchain-core >= 1.0 (Python >= 3.11).
+hook LangChain keeps then returns ``None``). Needs langchain-core >= 1.4 (Python >= 3.11), the oldest tested;
+an older one gets a sentence from ``instrument()`` saying so, and nothing is attached.
 """
 
 from __future__ import annotations
@@ -72,7 +73,7 @@ class LangChainInstrumentor(Instrumentor):
     """Adds one callback handler to every LangChain run (no method is patched)."""
 
     name = "langchain"
-    instruments = ("langchain-core>=1.0,<2",)
+    instruments = ("langchain-core>=1.4,<2",)  # the oldest tested (pyproject [tool.agentlightning.tested])
 
     def __init__(self) -> None:
         super().__init__()

@@ -128,9 +128,10 @@ def test_api_error_type_is_the_same_on_both_layers(
     chain = ChatPromptTemplate.from_messages([("user", "{q}")]) | model
     with pytest.raises(openai.APIStatusError) as caught:
         chain.invoke({"q": "x"})
-    # langchain-openai re-raises openai's error as its own subclass; the caller gets it unchanged
-    assert type(caught.value).__name__ == langchain_name
-    assert type(caught.value.__cause__).__name__ == openai_name
+    # recent langchain-openai re-raises openai's error as its own subclass; the caller gets it unchanged
+    if type(caught.value).__name__ != openai_name:  # langchain-openai 1.0.0 lets openai's own through
+        assert type(caught.value).__name__ == langchain_name
+        assert type(caught.value.__cause__).__name__ == openai_name
     spans = [s for s in finished() if s.name in ("chat gpt-test", "invoke_workflow RunnableSequence")]
     assert [s.name for s in spans] == ["chat gpt-test", "invoke_workflow RunnableSequence"]
     for span in spans:  # the openai name, whether the OpenAI plugin is on or not
