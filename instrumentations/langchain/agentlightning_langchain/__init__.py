@@ -40,6 +40,10 @@ to the exception type: LangGraph's interrupts and commands (``GraphBubbleUp``), 
 (``error.type``; for langchain-openai's re-raised subclasses the openai error's name, as the OpenAI plugin
 writes it) and pass through unchanged.
 
+Provider SDKs that trace themselves (anthropic 2.x emits a ``anthropic.messages.create`` span to the global
+provider for every API call): inside a LangChain model call, which has its ``chat`` span already, the SDK's
+own span is not started (``ChatAnthropic`` gives one span per call); outside LangChain it is left alone.
+
 One LLM span per model call: with the OpenAI plugin also on, ``ChatOpenAI``'s call into the openai client
 (``with_raw_response.create``, ``create(stream=True)``, ``parse``) adds its attributes (response id, usage,
 token ids) to this plugin's ``chat`` span instead of opening a second one, in any import or instrument order.
@@ -57,7 +61,7 @@ from opentelemetry import trace
 
 from agentlightning.instrumentation import InstrumentationConfig, Instrumentor, Patch, guard
 
-from . import _hook
+from . import _hook, _sdk_spans
 
 if TYPE_CHECKING:
     from ._handler import AgentLightningCallbackHandler
@@ -80,7 +84,9 @@ class LangChainInstrumentor(Instrumentor):
         self._handler: AgentLightningCallbackHandler | None = None
 
     def _patches(self, config: InstrumentationConfig) -> list[Patch]:
-        return []  # nothing is wrapped: LangChain's configure hook brings the handler to every run
+        # LangChain itself is not wrapped: its configure hook brings the handler to every run. One wrapper
+        # for a provider SDK that traces itself (see _sdk_spans): no second span for a model call.
+        return [Patch(_sdk_spans.ANTHROPIC_MODULE, _sdk_spans.ANTHROPIC_TARGET, _sdk_spans.one_span_per_call)]
 
     def instrument(self, **options: Any) -> None:
         """Attach the handler to every LangChain run from now on (when LangChain is imported). Idempotent."""

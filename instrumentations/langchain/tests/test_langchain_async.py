@@ -112,3 +112,24 @@ async def test_concurrent_async_runs_with_errors_detach_cleanly(
     spans = finished()
     assert len({s.context.trace_id for s in named(spans, "invoke_workflow RunnableSequence")}) == 12
     assert not [r for r in caplog.records if "Failed to detach context" in r.getMessage()]
+
+
+async def test_a_direct_call_after_a_bare_ainvoke_gets_its_own_span(
+    spans: InMemorySpanExporter, amodel: ChatOpenAI, server: ScriptedOpenAIServer, finished: Spans
+) -> None:
+    """langchain-core ends an async model call from a child task, so the run's mark in the caller's context
+    cannot be reset there; an ended run's mark must not swallow the next model call of that context."""
+    from agentlightning.instrumentation import instrument, uninstrument_all
+
+    server.script(Reply(content="a"), Reply(content="b"))
+    instrument("langchain")
+    instrument("openai")
+    try:
+        assert (await amodel.ainvoke("first")).content == "a"
+        answer = await amodel.async_client.create(model="gpt-test", messages=[{"role": "user", "content": "x"}])
+        assert answer.choices[0].message.content == "b"
+    finally:
+        uninstrument_all()
+    spans_ = finished()
+    assert [s.name for s in spans_] == ["chat gpt-test", "chat gpt-test"]
+    assert len({s.context.trace_id for s in spans_}) == 2  # the direct call is its own top-level span
