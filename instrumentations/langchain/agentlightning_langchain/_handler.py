@@ -126,8 +126,10 @@ class AgentLightningCallbackHandler(BaseCallbackHandler):
     def _mark(self, run_id: Hashable, invocation: Invocation) -> None:
         # RunSpans registers the LLM run for this thread/task; langchain-core's async ``agenerate`` calls the
         # model in child tasks (``asyncio.gather``), which that key does not reach. A child task copies its
-        # parent's context, so the run is also marked there; unmarked at the run's end, in the same task
-        # (the handler runs inline).
+        # parent's context, so the run is also marked there; unmarked at the run's end when that runs in the
+        # same context. langchain-core gathers the ``on_llm_end`` calls of ``agenerate`` into child tasks, so a
+        # bare ``await model.ainvoke()`` ends the run from another context: the mark then stays in the caller's
+        # context, inert (the core ignores the mark of an ended run), until that context ends.
         if _in_task():
             self.marks[run_id] = enter_llm_span(invocation)
 
