@@ -104,6 +104,8 @@ LLM_OPERATIONS: Final = frozenset({OP_CHAT, OP_TEXT_COMPLETION, "generate_conten
 # Training data: token ids returned by vLLM-style servers.
 AGL_PROMPT_TOKEN_IDS: Final = "agentlightning.prompt_token_ids"
 AGL_RESPONSE_TOKEN_IDS: Final = "agentlightning.response_token_ids"
+AGL_LANGGRAPH_NODE: Final = "agentlightning.langgraph.node"
+"""On the span of a LangGraph node: the node's name (the triplet adapter's ``agent_match`` also tries it)."""
 
 CAPTURE_CONTENT_ENV: Final = "AGENTLIGHTNING_CAPTURE_CONTENT"
 OTEL_CAPTURE_CONTENT_ENV: Final = "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT"

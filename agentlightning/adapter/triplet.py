@@ -40,7 +40,15 @@ How the spans are read, step by step:
      agent span matches count. An agent span is an ``invoke_agent`` span (name from ``gen_ai.agent.name``)
      or a span with ``agent.name``, AgentOps ``agentops.span.kind == "agent"``, ``recipient_agent_type``,
      ``langchain.chain.type`` or ``executor.id``. The pattern is searched in the agent's name and in the
-     span name.
+     span name. Below the nearest agent, a LangGraph node span (``agentlightning.langgraph.node``, written
+     by the LangChain plugin) whose node name matches also selects the calls inside it. So, for LangChain
+     and LangGraph: a ``create_agent`` / ``create_react_agent`` graph is the agent ``invoke_agent {name}``
+     (``name=`` given to it, else the graph's name: ``agent_match="^calc$"`` takes every call it makes);
+     a hand-built ``StateGraph`` has no agent span (graph and nodes are ``invoke_workflow`` spans), and
+     ``agent_match="^(plan|write)$"`` takes the calls made inside its nodes ``plan`` and ``write``; an
+     agent nested inside another (an agent called from a tool) is matched on its own name, as it is the
+     nearest agent of its calls. ``metadata["agent_name"]`` stays the nearest agent's name (``None`` in
+     a hand-built graph).
    - ``exclude_llm_call_in_reward=True``: calls inside the subtree of a reward span (a span carrying a
      reward, a span named ``reward`` / ``agentlightning.reward``, or an ``agentlightning.operation`` span
      whose operation name is ``reward``) are not training calls (an LLM judge, say) and are skipped.
@@ -78,6 +86,7 @@ from typing import Any
 
 from agentlightning.emitter.reward_helpers import get_reward_value
 from agentlightning.semconv import (
+    AGL_LANGGRAPH_NODE,
     AGL_OPERATION,
     AGL_OPERATION_NAME,
     GEN_AI_INPUT_MESSAGES,
@@ -216,6 +225,9 @@ class TracerTraceToTriplet(TraceToTripletBase):
                 if name is not None:
                     agent = name
                     agent_ok = agent_re is None or bool(agent_re.search(name) or agent_re.search(span.name))
+                elif not agent_ok and agent_re is not None:
+                    node = span.attributes.get(AGL_LANGGRAPH_NODE)
+                    agent_ok = isinstance(node, str) and bool(agent_re.search(node))
             in_reward = in_reward or rewards[index] is not None or _is_reward_scope(span)
             stack.extend((child, agent_ok, agent, in_reward, in_llm) for child in reversed(children[index]))
         return selected

@@ -128,7 +128,7 @@ def _foreign_llm_span() -> Span | None:
 def current_llm_invocation() -> Invocation | None:
     """The LLM span of the model call in progress (see the module docstring), as an :class:`Invocation`."""
     marked = _LLM.get()
-    if marked is not None:
+    if marked is not None and not getattr(marked, "ended", False):  # an ended run's mark is inert
         return _as_invocation(marked)
     if _PENDING:
         pending = _PENDING.get(_task_key())

@@ -34,16 +34,23 @@ retriever                              ``retrieval {name}``                docum
 Content (input/output messages, system instructions, tool arguments and results, the query, documents) is
 recorded only with content capture on (keyword, ``AGENTLIGHTNING_CAPTURE_CONTENT``, or the rollout's flag).
 LangGraph's internal steps (tagged ``langsmith:hidden``) get no span; their children hang on the nearest
-visible ancestor. LangGraph's interrupts and commands (``GraphBubbleUp``) end their spans OK with
-``agentlightning.langgraph.control_flow`` set to the exception type; real errors end them ERROR (``error.type``)
-and pass through unchanged.
+visible ancestor. Control flow ends spans OK (status UNSET) with ``agentlightning.langchain.control_flow`` set
+to the exception type: LangGraph's interrupts and commands (``GraphBubbleUp``), its step limit
+(``GraphRecursionError``), and ``GeneratorExit`` (a stream left early). Real errors end them ERROR
+(``error.type``; for langchain-openai's re-raised subclasses the openai error's name, as the OpenAI plugin
+writes it) and pass through unchanged.
+
+Provider SDKs that trace themselves (anthropic 2.x emits a ``anthropic.messages.create`` span to the global
+provider for every API call): inside a LangChain model call, which has its ``chat`` span already, the SDK's
+own span is not started (``ChatAnthropic`` gives one span per call); outside LangChain it is left alone.
 
 One LLM span per model call: with the OpenAI plugin also on, ``ChatOpenAI``'s call into the openai client
 (``with_raw_response.create``, ``create(stream=True)``, ``parse``) adds its attributes (response id, usage,
 token ids) to this plugin's ``chat`` span instead of opening a second one, in any import or instrument order.
 
 ``uninstrument()`` ends any open run, frees the handler's maps and detaches the handler from new runs (the
-hook LangChain keeps then returns ``None``). Needs langchain-core >= 1.0 (Python >= 3.11).
+hook LangChain keeps then returns ``None``). Needs langchain-core >= 1.4 (Python >= 3.11), the oldest tested;
+an older one gets a sentence from ``instrument()`` saying so, and nothing is attached.
 """
 
 from __future__ import annotations
@@ -54,7 +61,7 @@ from opentelemetry import trace
 
 from agentlightning.instrumentation import InstrumentationConfig, Instrumentor, Patch, guard
 
-from . import _hook
+from . import _hook, _sdk_spans
 
 if TYPE_CHECKING:
     from ._handler import AgentLightningCallbackHandler
@@ -70,14 +77,16 @@ class LangChainInstrumentor(Instrumentor):
     """Adds one callback handler to every LangChain run (no method is patched)."""
 
     name = "langchain"
-    instruments = ("langchain-core>=1.0,<2",)
+    instruments = ("langchain-core>=1.4,<2",)  # the oldest tested (pyproject [tool.agentlightning.tested])
 
     def __init__(self) -> None:
         super().__init__()
         self._handler: AgentLightningCallbackHandler | None = None
 
     def _patches(self, config: InstrumentationConfig) -> list[Patch]:
-        return []  # nothing is wrapped: LangChain's configure hook brings the handler to every run
+        # LangChain itself is not wrapped: its configure hook brings the handler to every run. One wrapper
+        # for a provider SDK that traces itself (see _sdk_spans): no second span for a model call.
+        return [Patch(_sdk_spans.ANTHROPIC_MODULE, _sdk_spans.ANTHROPIC_TARGET, _sdk_spans.one_span_per_call)]
 
     def instrument(self, **options: Any) -> None:
         """Attach the handler to every LangChain run from now on (when LangChain is imported). Idempotent."""

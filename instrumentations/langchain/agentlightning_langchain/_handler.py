@@ -58,11 +58,41 @@ def _in_task() -> bool:
         return False
 
 
+CONTROL_FLOW = "agentlightning.langchain.control_flow"
+"""Set (to the exception's type name) on a span ended by control flow rather than a failure."""
+_CONTROL_FLOW_ERRORS = ("GraphBubbleUp", "GraphRecursionError")
+
+
 def _control_flow(error: BaseException) -> bool:
-    """LangGraph's interrupts and commands (``GraphBubbleUp``) steer the graph; they are not failures."""
+    """Exceptions that steer a run rather than fail it: the caller leaving a stream early (``GeneratorExit``),
+    LangGraph's interrupts and commands (``GraphBubbleUp``: ``GraphInterrupt``, ``ParentCommand``) and its
+    step limit (``GraphRecursionError``, which the user catches to stop a graph that would loop on)."""
+    if isinstance(error, GeneratorExit):
+        return True
     errors = sys.modules.get("langgraph.errors")  # never imported for this: only LangGraph raises them
-    bubble = getattr(errors, "GraphBubbleUp", None) if errors is not None else None
-    return isinstance(bubble, type) and isinstance(error, bubble)
+    if errors is None:
+        return False
+    for name in _CONTROL_FLOW_ERRORS:
+        kind = getattr(errors, name, None)
+        if isinstance(kind, type) and isinstance(error, kind):
+            return True
+    return False
+
+
+def _provider_error_type(error: BaseException) -> str | None:
+    """The provider's name for an error a framework re-raised as its own subclass of it.
+
+    langchain-openai raises ``OpenAIRateLimitError(...) from`` openai's ``RateLimitError``: the span says
+    ``RateLimitError``, as the OpenAI plugin underneath does, so ``error.type`` does not depend on which
+    plugins are on.
+    """
+    cause = error.__cause__
+    if cause is None:
+        return None
+    kind = type(cause)
+    if type(error) is not kind and isinstance(error, kind):
+        return kind.__qualname__
+    return None
 
 
 class AgentLightningCallbackHandler(BaseCallbackHandler):
@@ -96,8 +126,10 @@ class AgentLightningCallbackHandler(BaseCallbackHandler):
     def _mark(self, run_id: Hashable, invocation: Invocation) -> None:
         # RunSpans registers the LLM run for this thread/task; langchain-core's async ``agenerate`` calls the
         # model in child tasks (``asyncio.gather``), which that key does not reach. A child task copies its
-        # parent's context, so the run is also marked there; unmarked at the run's end, in the same task
-        # (the handler runs inline).
+        # parent's context, so the run is also marked there; unmarked at the run's end when that runs in the
+        # same context. langchain-core gathers the ``on_llm_end`` calls of ``agenerate`` into child tasks, so a
+        # bare ``await model.ainvoke()`` ends the run from another context: the mark then stays in the caller's
+        # context, inert (the core ignores the mark of an ended run), until that context ends.
         if _in_task():
             self.marks[run_id] = enter_llm_span(invocation)
 
@@ -122,9 +154,14 @@ class AgentLightningCallbackHandler(BaseCallbackHandler):
                 self.hidden.pop(run_id, None)
             return
         if _control_flow(error):
-            self.runs.stop(run_id, {"agentlightning.langgraph.control_flow": type(error).__name__})
-        else:
-            self.runs.fail(run_id, error)
+            self.runs.stop(run_id, {CONTROL_FLOW: type(error).__name__})
+            return
+        provider_type = _provider_error_type(error)
+        if provider_type is not None:
+            invocation = self.runs.get(run_id)
+            if invocation is not None:
+                invocation.provide({sc.ERROR_TYPE: provider_type})  # record_error then keeps it
+        self.runs.fail(run_id, error)
 
     def close(self) -> None:
         """End every open run and forget hidden ones (uninstrument)."""
@@ -165,7 +202,7 @@ class AgentLightningCallbackHandler(BaseCallbackHandler):
                 attributes = {sc.GEN_AI_OPERATION_NAME: sc.OP_INVOKE_WORKFLOW}
             node = meta.get("langgraph_node")
             if isinstance(node, str) and node == name:
-                attributes["agentlightning.langgraph.node"] = node
+                attributes[sc.AGL_LANGGRAPH_NODE] = node
             self.runs.start_agent(
                 run_id,
                 span_name,

@@ -105,17 +105,65 @@ def test_content_only_with_capture(
     assert outputs[0]["parts"] == [{"type": "text", "content": "Paris"}]
 
 
-def test_api_error_recorded_and_reraised(
-    instrumented: InMemorySpanExporter, model: ChatOpenAI, server: ScriptedOpenAIServer, finished: Spans
+@pytest.mark.parametrize(
+    ("status", "kind", "openai_name", "langchain_name"),
+    [
+        (400, "invalid_request_error", "BadRequestError", "OpenAIInvalidRequestError"),
+        (429, "rate_limit_error", "RateLimitError", "OpenAIRateLimitError"),
+    ],
+)
+def test_api_error_type_is_the_same_on_both_layers(
+    instrumented: InMemorySpanExporter,
+    model: ChatOpenAI,
+    server: ScriptedOpenAIServer,
+    finished: Spans,
+    status: int,
+    kind: str,
+    openai_name: str,
+    langchain_name: str,
 ) -> None:
     import openai
 
-    server.script(Reply.error(400, "bad request"))
-    with pytest.raises(openai.BadRequestError):
-        model.invoke("x")
+    server.script(Reply.error(status, "refused", type=kind))
+    chain = ChatPromptTemplate.from_messages([("user", "{q}")]) | model
+    with pytest.raises(openai.APIStatusError) as caught:
+        chain.invoke({"q": "x"})
+    # recent langchain-openai re-raises openai's error as its own subclass; the caller gets it unchanged
+    if type(caught.value).__name__ != openai_name:  # langchain-openai 1.0.0 lets openai's own through
+        assert type(caught.value).__name__ == langchain_name
+        assert type(caught.value.__cause__).__name__ == openai_name
+    spans = [s for s in finished() if s.name in ("chat gpt-test", "invoke_workflow RunnableSequence")]
+    assert [s.name for s in spans] == ["chat gpt-test", "invoke_workflow RunnableSequence"]
+    for span in spans:  # the openai name, whether the OpenAI plugin is on or not
+        assert span.status.status_code is StatusCode.ERROR
+        assert (span.attributes or {})[sc.ERROR_TYPE] == openai_name
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["invoke", "stream"])
+def test_vllm_token_ids_on_the_one_chat_span(
+    instrumented: InMemorySpanExporter,
+    request: pytest.FixtureRequest,
+    model: ChatOpenAI,
+    server: ScriptedOpenAIServer,
+    finished: Spans,
+    stream: bool,
+) -> None:
+    server.script(Reply(content="four and five", prompt_token_ids=[11, 12, 13], response_token_ids=[7, 8, 9]))
+    if stream:
+        streaming = model.model_copy(update={"stream_usage": True})
+        assert "".join(str(chunk.content) for chunk in streaming.stream("2+2?")) == "four and five"
+    else:
+        assert model.invoke("2+2?").content == "four and five"
     (span,) = finished()
-    assert span.status.status_code is StatusCode.ERROR
-    assert (span.attributes or {})[sc.ERROR_TYPE]
+    attributes = span.attributes or {}
+    assert attributes[sc.GEN_AI_USAGE_OUTPUT_TOKENS] == 3
+    if "openai" in request.node.callspec.params["instrumented"]:
+        # the OpenAI layer underneath read the server's token ids into LangChain's span
+        assert attributes[sc.AGL_PROMPT_TOKEN_IDS] == (11, 12, 13)
+        assert attributes[sc.AGL_RESPONSE_TOKEN_IDS] == (7, 8, 9)
+        assert attributes[sc.SERVER_ADDRESS] == "127.0.0.1"
+    else:  # LangChain alone does not see them
+        assert sc.AGL_PROMPT_TOKEN_IDS not in attributes
 
 
 def test_uninstrument_leaves_nothing_attached(
