@@ -46,14 +46,14 @@ def test_patches_are_idempotent_and_removable() -> None:
 
     instrument_agentops()
     patched = _current()
-    assert all(p is not o for p, o in zip(patched, originals))
+    assert all(p is not o for p, o in zip(patched, originals, strict=True))
     instrument_agentops()  # twice: still one layer
     assert _current() == patched
-    assert all(getattr(p, "__wrapped__", None) is o for p, o in zip(patched, originals))
+    assert all(getattr(p, "__wrapped__", None) is o for p, o in zip(patched, originals, strict=True))
     uninstrument_agentops()
-    assert all(c is o for c, o in zip(_current(), originals))  # the very same objects back
+    assert all(c is o for c, o in zip(_current(), originals, strict=True))  # the very same objects back
     instrument_agentops()
-    assert all(c is not o for c, o in zip(_current(), originals))
+    assert all(c is not o for c, o in zip(_current(), originals, strict=True))
 
 
 @pytest.mark.usefixtures("clean")
