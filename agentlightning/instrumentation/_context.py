@@ -66,7 +66,6 @@ _LLM: ContextVar[Any] = ContextVar("agentlightning_llm_span", default=None)  # a
 _FOREIGN_MARKERS: tuple[tuple[str, frozenset[str], bool], ...] = (
     (GEN_AI_OPERATION_NAME, frozenset({*LLM_OPERATIONS, OP_EMBEDDINGS}), True),
     ("llm.request.type", frozenset({"chat", "completion", "embedding"}), True),
-    ("gen_ai.request.type", frozenset({"chat", "completion", "embedding"}), True),  # AgentOps 0.4's key for it
     ("openinference.span.kind", frozenset({"LLM", "EMBEDDING"}), False),
 )
 

@@ -36,8 +36,10 @@ program's global providers are never replaced, and ``uninstrument`` stops AgentO
 ``builtins.__import__`` is the program's again. Exit does not wait on any upload. The table of what is
 patched and why is in ``_offline`` and in this folder's README.
 
-With the OpenAI plugin on too, one model call is one LLM span: when AgentOps' OpenAI wrapper is outside ours,
-ours adds its attributes to AgentOps' span; when ours is outside, AgentOps' layer underneath is stepped over.
+One model call is one LLM span: while the OpenAI (LangChain) plugin is instrumented, AgentOps does not install
+its own OpenAI (LangGraph) instrumentation, and an AgentOps layer installed earlier under our OpenAI wrapper is
+stepped over; AgentOps' LangChain callback handler, when the program adds it, keeps its session, chain and tool
+spans and leaves LLM runs to the LangChain plugin. Its LLM instrumentation of other providers stays as it is.
 
 Instrument before ``agentops.init()`` runs (``agentlightning-run``, ``Trainer`` and ``AgentOpsTracer`` do):
 an AgentOps initialized earlier has already set up its exporters, and a warning says so.
@@ -59,7 +61,9 @@ from ._offline import (
     auth_wrapper,
     init_wrapper,
     intercept_logging_wrapper,
+    llm_callback_wrapper,
     logging_wrapper,
+    perform_instrumentation_wrapper,
     telemetry_wrapper,
 )
 
@@ -71,6 +75,8 @@ logger = logging.getLogger("agentlightning.instrumentation")
 
 _CORE = "agentops.sdk.core"
 _CLIENT = "agentops.client.client"
+_LANGCHAIN = "agentops.integration.callbacks.langchain.callback"
+_LLM_CALLBACKS = ("on_llm_start", "on_chat_model_start", "on_llm_new_token", "on_llm_end", "on_llm_error")
 
 
 class AgentOpsInstrumentor(Instrumentor):
@@ -94,6 +100,15 @@ class AgentOpsInstrumentor(Instrumentor):
             # 0.4.x: the only caller of the API's auth endpoint.
             Patch(_CLIENT, "Client._start_auth_task", auth_wrapper, required=True),
             Patch(_CLIENT, "Client.init", init_wrapper, required=True),
+            # 0.4.x: every LLM SDK / agent library AgentOps instruments goes through this (module global); the
+            # ones an agentlightning plugin traces are left to it (one span per model call).
+            Patch("agentops.instrumentation", "_perform_instrumentation", perform_instrumentation_wrapper),
+            # 0.4.x: AgentOps' LangChain callback handlers; their LLM runs are the LangChain plugin's.
+            *(
+                Patch(_LANGCHAIN, f"{cls}.{method}", llm_callback_wrapper)
+                for cls in ("LangchainCallbackHandler", "AsyncLangchainCallbackHandler")
+                for method in _LLM_CALLBACKS
+            ),
         ]
 
     def instrument(self, **options: Any) -> None:

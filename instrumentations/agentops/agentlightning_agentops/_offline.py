@@ -34,6 +34,7 @@ patched (module attribute)             replacement
 from __future__ import annotations
 
 import builtins
+import inspect
 import logging
 import os
 from collections.abc import Callable
@@ -44,11 +45,14 @@ from opentelemetry import trace
 from agentlightning.instrumentation import Switch
 
 __all__ = [
+    "COVERED",
     "RoutingTracerProvider",
     "auth_wrapper",
     "init_wrapper",
     "intercept_logging_wrapper",
+    "llm_callback_wrapper",
     "logging_wrapper",
+    "perform_instrumentation_wrapper",
     "telemetry_wrapper",
 ]
 
@@ -161,5 +165,52 @@ def init_wrapper(switch: Switch) -> WrapperFunction:
             # setup_telemetry (which replaces print) is patched; this also covers an AgentOps version that
             # replaces it elsewhere during init.
             builtins.print = printer
+
+    return wrapper
+
+
+# AgentOps' instrumentation targets (keys of agentops.instrumentation's PROVIDERS / AGENTIC_LIBRARIES) that an
+# agentlightning plugin traces: while that plugin is instrumented, AgentOps' layer for them is not installed, so
+# a model call is one span (ours, with the GenAI attributes the adapters read), not one per layer.
+COVERED: dict[str, str] = {"openai": "openai", "langgraph": "langchain"}
+
+
+def _plugin_on(name: str) -> bool:
+    from agentlightning.instrumentation import get_instrumentor
+
+    try:
+        return get_instrumentor(name).is_instrumented
+    except KeyError:
+        return False
+
+
+def perform_instrumentation_wrapper(switch: Switch) -> WrapperFunction:
+    """``agentops.instrumentation._perform_instrumentation(package)``: skipped for :data:`COVERED` packages."""
+
+    def wrapper(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        if switch.on:
+            package = args[0] if args else kwargs.get("package_name")
+            plugin = COVERED.get(package) if isinstance(package, str) else None
+            if plugin is not None and _plugin_on(plugin):
+                return None
+        return wrapped(*args, **kwargs)
+
+    return wrapper
+
+
+async def _skipped() -> None:
+    return None
+
+
+def llm_callback_wrapper(switch: Switch) -> WrapperFunction:
+    """AgentOps' LangChain handler's LLM-run callbacks: left to the LangChain plugin's handler while it is on.
+
+    Its ``chat_model.llm`` span would be a second LLM span of the same model call (the adapters count both);
+    its chain, tool and agent spans are kept."""
+
+    def wrapper(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        if switch.on and _plugin_on("langchain"):
+            return _skipped() if inspect.iscoroutinefunction(wrapped) else None  # the async handler's are awaited
+        return wrapped(*args, **kwargs)
 
     return wrapper

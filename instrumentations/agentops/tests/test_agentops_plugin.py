@@ -93,7 +93,7 @@ ONE_LLM_SPAN = textwrap.dedent(
     tracer = agl.OtelTracer()
     tracer.init()
     tracer.init_worker(0, store)
-    if sys.argv[1] == "agentops-outside":  # ours patched at import, AgentOps' wrapper put on top at init()
+    if sys.argv[1] == "agentops-skipped":  # the OpenAI plugin on first: AgentOps leaves openai to it
         agl.instrument_all()
         import openai, agentops
         agentops.init(api_key="k")
@@ -114,7 +114,7 @@ ONE_LLM_SPAN = textwrap.dedent(
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("order", ["agentops-outside", "ours-outside"])
+@pytest.mark.parametrize("order", ["agentops-skipped", "ours-outside"])
 def test_one_model_call_is_one_llm_span_with_agentops_llm_instrumentation(tmp_path: Path, order: str) -> None:
     env = {**os.environ, ENV_RECORD: str(tmp_path / "attempts.txt"), "AGENTOPS_LOG_LEVEL": "CRITICAL"}
     env.pop("AGENTOPS_INSTRUMENT_LLM_CALLS", None)  # AgentOps' default: its LLM instrumentation on
@@ -124,6 +124,6 @@ def test_one_model_call_is_one_llm_span_with_agentops_llm_instrumentation(tmp_pa
     assert out.returncode == 0, out.stderr
     spans = json.loads(out.stdout.strip().splitlines()[-1])
     llm = [span for span in spans if span[0] != "agentlightning.rollout"]
-    # AgentOps' span when its wrapper is outside (ours adds the GenAI usage to it), ours when ours is.
-    assert llm == [["openai.chat.completion" if order == "agentops-outside" else "chat m", 1]]
+    # Ours either way: AgentOps' layer is not installed, or (wrapped before ours) stepped over.
+    assert llm == [["chat m", 1]]
     assert not (tmp_path / "attempts.txt").exists()
