@@ -127,3 +127,29 @@ def test_one_model_call_is_one_llm_span_with_agentops_llm_instrumentation(tmp_pa
     # Ours either way: AgentOps' layer is not installed, or (wrapped before ours) stepped over.
     assert llm == [["chat m", 1]]
     assert not (tmp_path / "attempts.txt").exists()
+
+
+LATE = textwrap.dedent(
+    """
+    import os
+    from agentlightning.testing import network
+    network.install()
+    network.activate()
+    import agentops
+    agentops.init(auto_start_session=False, log_level="CRITICAL")  # before instrumenting: its exporters exist
+    import agentlightning as agl
+    agl.instrument_all()
+    os._exit(0)  # skip AgentOps' exit-time export (refused by the hook anyway, but slow)
+    """
+)
+
+
+@pytest.mark.slow
+def test_instrumenting_after_agentops_init_says_what_to_do(tmp_path: Path) -> None:
+    env = {**os.environ, "AGENTOPS_LOGGING_TO_FILE": "false"}
+    out = subprocess.run(
+        [sys.executable, "-c", LATE], capture_output=True, text=True, timeout=120, env=env, cwd=tmp_path
+    )
+    assert out.returncode == 0, out.stderr
+    assert "agentops.init() ran before AgentOps was instrumented" in out.stderr
+    assert "before agentops.init() to keep it offline" in out.stderr
