@@ -62,6 +62,8 @@ _LAZY: dict[str, str] = {
     # tracers
     "Tracer": "agentlightning.tracer.base",
     "OtelTracer": "agentlightning.tracer.otel",
+    # Not in __all__: the AgentOps plugin's tracer; importing it needs AgentOps (an ImportError says how).
+    "AgentOpsTracer": "agentlightning.tracer.agentops",
     "get_active_tracer": "agentlightning.tracer.base",
     # logging (0.3 names)
     **dict.fromkeys(["configure_logger", "setup_logging", "setup_module_logging"], "agentlightning.logging"),
@@ -140,20 +142,9 @@ __all__ = [
 ]
 
 
-# Names a 0.3 program may import that this package does not (yet) provide: ImportError saying why.
-_UNAVAILABLE: dict[str, str] = {
-    "AgentOpsTracer": (
-        "AgentOpsTracer comes with the AgentOps plugin, which is not installed: "
-        "pip install 'agentlightning[agentops]' (or use agl.OtelTracer(), the default tracer)"
-    ),
-}
-
-
 def __getattr__(name: str) -> Any:
     module = _LAZY.get(name)
     if module is None:
-        if name in _UNAVAILABLE:
-            raise ImportError(_UNAVAILABLE[name], name=name)
         if name in ("LightningStoreClient", "LightningStoreServer"):
             from agentlightning.store._http import http_store_import_error
 

@@ -106,7 +106,11 @@ _detach = otel_context.detach
 _set_span_in_context = trace.set_span_in_context
 _PROXY_BASE: type = getattr(wrapt, "BaseObjectProxy", wrapt.ObjectProxy)
 
-FOREIGN_LLM_LAYERS: tuple[str, ...] = ("opentelemetry.instrumentation.", "openinference.instrumentation.")
+FOREIGN_LLM_LAYERS: tuple[str, ...] = (
+    "opentelemetry.instrumentation.",
+    "openinference.instrumentation.",
+    "agentops.instrumentation.",  # AgentOps' own LLM instrumentation (agentops 0.4, instrument_llm_calls)
+)
 """Module prefixes of other libraries' wrappers that open an LLM span of their own; an outer agentlightning
 LLM wrapper calls past them (see the module docstring)."""
 

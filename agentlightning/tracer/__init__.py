@@ -15,6 +15,7 @@ if TYPE_CHECKING:
 # Loaded on first use (PEP 562): the instrumentation core reads ``agentlightning.tracer._state`` on its
 # import, and that must not pull in pydantic or the OpenTelemetry SDK (``instrument_all()`` stays cheap).
 _LAZY = {
+    "AgentOpsTracer": ".agentops",  # not in __all__: needs the AgentOps plugin (an ImportError says so)
     "OtelTracer": ".otel",
     "Tracer": ".base",
     "get_active_tracer": ".base",

@@ -30,6 +30,7 @@ import atexit
 import collections
 import contextvars
 import logging
+import sys
 import threading
 import time
 import weakref
@@ -188,6 +189,11 @@ class SpanWriter:
                 self._start_locked()
 
     def _start_locked(self) -> None:
+        if sys.is_finalizing():
+            # A span ended during interpreter shutdown (an object's __del__, e.g. AgentOps' LangChain handler):
+            # no thread can start any more (3.11 would wait forever, 3.12+ raises), so it stays unstored.
+            logger.debug("agentlightning: a span ended during interpreter shutdown is not stored")
+            return
         thread = threading.Thread(target=self._run, name="agentlightning-span-writer", daemon=True)
         self._thread = thread
         self._running = True
