@@ -121,7 +121,11 @@ class AgentLightningCallbackHandler(BaseCallbackHandler):
             with self._hidden_lock:
                 self.hidden.pop(run_id, None)
             return
-        if _control_flow(error):
+        if isinstance(error, GeneratorExit):
+            # The caller left a stream early (``break``, ``close()``, garbage collection): LangChain reports
+            # it as an error, but the model call did not fail; the span ends OK, as a bare stream's would.
+            self.runs.stop(run_id)
+        elif _control_flow(error):
             self.runs.stop(run_id, {"agentlightning.langgraph.control_flow": type(error).__name__})
         else:
             self.runs.fail(run_id, error)
