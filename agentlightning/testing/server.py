@@ -149,8 +149,8 @@ class _Handler(BaseHTTPRequestHandler):
         if reply.delay:
             time.sleep(reply.delay)
         if reply.status >= 400:
-            body = reply.error_body or {"error": {"message": "error", "type": "server_error"}}
-            self._json(reply.status, body, reply.headers)
+            error = reply.error_body or {"error": {"message": "error", "type": "server_error"}}
+            self._json(reply.status, error, reply.headers)
             return
         number = owner._next_id()
         path = self.path.split("?", 1)[0].rstrip("/")
