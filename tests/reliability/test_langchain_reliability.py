@@ -145,6 +145,36 @@ async def test_astream_exit_ends_one_span(
     assert len(llm_spans_of(spans)) == 1
 
 
+# ---- 2. the connection dies after N chunks ----------------------------------------------------------------------
+
+
+def _cut(model: ChatOpenAI) -> tuple[type[BaseException], str, str]:
+    received: list[str] = []
+    try:
+        for chunk in model.stream("count"):
+            received.append(str(chunk.content))
+    except Exception as exc:
+        return type(exc), str(exc), "".join(received)
+    raise AssertionError("the cut stream ended without an error")
+
+
+def test_stream_transport_failure(
+    plugins: Any, model: ChatOpenAI, server: ScriptedOpenAIServer, spans: InMemorySpanExporter
+) -> None:
+    server.script(Reply(content=WORDS, break_after=2))
+    bare = _cut(model)
+    assert bare[2] == "one two"
+    plugins("openai", "langchain")
+    server.script(Reply(content=WORDS, break_after=2))
+    assert _cut(model) == bare  # the user's exception, unchanged
+    span = _one_llm_span(spans)
+    assert span.status.status_code is StatusCode.ERROR
+    # the provider's type (langchain-openai re-raises it as its own subclass, OpenAIConnectionError)
+    assert issubclass(bare[0], getattr(openai, str(span.attributes[sc.ERROR_TYPE])))
+    assert span.attributes[sc.GEN_AI_RESPONSE_ID]  # what arrived before the cut (the OpenAI layer's)
+    assert sc.GEN_AI_USAGE_OUTPUT_TOKENS not in span.attributes
+
+
 # ---- 4. a chain run leaves the context as it found it; later OpenAI calls are traced ---------------------------
 
 
