@@ -7,6 +7,7 @@ conftest, which also fails a test that leaves a span open).
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
@@ -76,3 +77,12 @@ def llm_spans_of(exporter: InMemorySpanExporter) -> list[ReadableSpan]:
 @pytest.fixture
 def llm_spans(spans: InMemorySpanExporter) -> Callable[[], list[ReadableSpan]]:
     return lambda: llm_spans_of(spans)
+
+
+async def settle(exporter: InMemorySpanExporter, rounds: int = 200) -> None:
+    """Let the loop run the tasks it has scheduled (an async generator's ``aclose()`` after it was dropped) until
+    an LLM span has ended, or ``rounds`` turns have passed."""
+    for _ in range(rounds):
+        if llm_spans_of(exporter):
+            return
+        await asyncio.sleep(0.005)

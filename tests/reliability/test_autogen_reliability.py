@@ -27,6 +27,7 @@ from agentlightning.testing import Reply, ScriptedOpenAIServer, ToolCall
 from agentlightning.tracer.otel import OtelTracer
 
 from .conftest import WORDS, llm_spans_of
+from .conftest import settle as _settle
 
 MODEL = "scripted-model"
 MODEL_INFO = ModelInfo(
@@ -66,7 +67,9 @@ def _one(spans: InMemorySpanExporter) -> ReadableSpan:
 # ---- 1. create_stream: every exit ends one span ---------------------------------------------------------------
 
 
-@pytest.mark.parametrize("exit_", ["exhausted", "break_then_aclose", "aclose_after_one", "error_event"])
+@pytest.mark.parametrize(
+    "exit_", ["exhausted", "break_then_aclose", "break_then_drop", "aclose_after_one", "error_event"]
+)
 async def test_create_stream_exit_ends_one_span(
     on: str, make_client: Callable[..., Any], server: ScriptedOpenAIServer, spans: InMemorySpanExporter, exit_: str
 ) -> None:
@@ -79,6 +82,13 @@ async def test_create_stream_exit_ends_one_span(
         async for _ in stream:
             break
         await stream.aclose()
+    elif exit_ == "break_then_drop":
+        async for _ in stream:
+            break
+        del stream
+        gc.collect()
+        await _settle(spans)  # the loop's async-generator hook closes a dropped generator in a task
+        stream = None
     elif exit_ == "aclose_after_one":
         await stream.__anext__()
         await stream.aclose()

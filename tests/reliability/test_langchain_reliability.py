@@ -35,6 +35,7 @@ from agentlightning.instrumentation import current_llm_invocation, get_instrumen
 from agentlightning.testing import Reply, ScriptedOpenAIServer, ToolCall
 
 from .conftest import WORDS, llm_spans_of
+from .conftest import settle as _settle
 
 Spans = Callable[[], list[ReadableSpan]]
 PLUGIN_SETS = ["langchain", "langchain+openai"]
@@ -117,7 +118,7 @@ def test_stream_never_iterated_makes_no_span(on: str, model: ChatOpenAI, spans: 
     assert llm_spans_of(spans) == []
 
 
-@pytest.mark.parametrize("exit_", SYNC_EXITS)
+@pytest.mark.parametrize("exit_", [*SYNC_EXITS, "break_then_drop"])
 async def test_astream_exit_ends_one_span(
     on: str, amodel: ChatOpenAI, server: ScriptedOpenAIServer, spans: InMemorySpanExporter, exit_: str
 ) -> None:
@@ -129,6 +130,12 @@ async def test_astream_exit_ends_one_span(
         async for _ in stream:
             break
         await stream.aclose()  # what `async for` leaves to the caller (or to the loop's asyncgen hook)
+    elif exit_ == "break_then_drop":
+        async for _ in stream:
+            break
+        del stream
+        gc.collect()
+        await _settle(spans)  # the loop's async-generator hook closes a dropped generator in a task
     elif exit_ == "close":
         await stream.__anext__()
         await stream.aclose()
