@@ -189,7 +189,7 @@ def _failing(_: Any) -> Any:
     raise ValueError("the chain failed")
 
 
-@pytest.mark.parametrize("how", ["invoke", "stream_left_early", "error", "suppressed"])
+@pytest.mark.parametrize("how", ["invoke", "batch", "stream_left_early", "error", "suppressed"])
 def test_chain_leaves_context_unchanged_and_later_openai_calls_traced(
     plugins: Any, model: ChatOpenAI, server: ScriptedOpenAIServer, spans: InMemorySpanExporter, how: str
 ) -> None:
@@ -198,6 +198,8 @@ def test_chain_leaves_context_unchanged_and_later_openai_calls_traced(
     before = _context_snapshot()
     if how == "invoke":
         chain.invoke("hi")
+    elif how == "batch":  # model calls on executor threads
+        chain.batch(["a", "b", "c"])
     elif how == "stream_left_early":
         server.script(Reply(content=WORDS))
         for _ in chain.stream("hi"):
@@ -229,8 +231,23 @@ async def test_async_chain_leaves_context_unchanged(
     await chain.ainvoke("hi")
     async for _ in chain.astream("hi"):
         pass
+    await chain.abatch(["a", "b", "c"])  # model calls in child tasks
+    [e async for e in chain.astream_events("hi", version="v2")]
+    server.script(Reply(content=WORDS, chunk_delay=0.01))
+    stream = chain.astream("hi")
+    async for _ in stream:
+        break
+    await stream.aclose()  # left early
     with pytest.raises(ValueError, match="the chain failed"):
         await (chain | RunnableLambda(_failing)).ainvoke("hi")
+    server.script(Reply(content=WORDS, delay=1.0))
+    sent = len(server.requests)
+    task = asyncio.ensure_future(chain.ainvoke("hi"))
+    while len(server.requests) == sent:  # the request is at the server, which holds its answer
+        await asyncio.sleep(0.005)
+    task.cancel()  # cancelled mid-call
+    with pytest.raises(asyncio.CancelledError):
+        await task
     assert _context_snapshot() == before
     assert not is_suppressed() and current_llm_invocation() is None
     spans.clear()
