@@ -30,7 +30,7 @@ from agentlightning.testing import Reply, ScriptedOpenAIServer
 from .conftest import MESSAGES, WORDS
 
 APIS = ["chat", "responses"]
-EXITS = ["exhausted", "break_in_with", "close", "never_iterated_gc", "error_event"]
+EXITS = ["exhausted", "break_in_with", "user_error_in_with", "close", "never_iterated_gc", "error_event"]
 
 
 def _create(client: Any, api: str, **extra: Any) -> Any:
@@ -75,6 +75,10 @@ def test_sync_stream_exit_ends_one_span(
         with _create(client, api) as stream:
             for _ in stream:
                 break
+    elif exit_ == "user_error_in_with":  # the user's own code fails while reading: their error, not the call's
+        with pytest.raises(KeyError), _create(client, api) as stream:
+            next(iter(stream))
+            raise KeyError("the user's bug")
     elif exit_ == "close":
         stream = _create(client, api)
         next(iter(stream))
@@ -122,6 +126,11 @@ async def test_async_stream_exit_ends_one_span(
         async with await _create(aclient, api) as stream:
             async for _ in stream:
                 break
+    elif exit_ == "user_error_in_with":
+        with pytest.raises(KeyError):
+            async with await _create(aclient, api) as stream:
+                await stream.__anext__()
+                raise KeyError("the user's bug")
     elif exit_ == "close":
         stream = await _create(aclient, api)
         await stream.__anext__()
