@@ -38,9 +38,8 @@ return ``{"match_body": False}``; for a run, ``pytest --cassette-ignore-body``; 
 No network: ``agentlightning_block_network = true`` in the pytest ini options makes the session refuse every
 DNS lookup and connection beyond this machine (``agentlightning.testing.network``'s audit hook; loopback and
 Unix sockets pass) and fails the test that tried, naming it and the host -- also when the code under test
-swallowed the ``NetworkBlocked`` error. Attempts a test makes inside its own ``block_network()`` block are that
-test's business (it gets them to assert on). Subprocesses are not covered: a child calls
-``agentlightning.testing.network.activate()`` itself.
+swallowed the ``NetworkBlocked`` error, or a child Python process it started made the attempt. Attempts a
+test makes inside its own ``block_network()`` block are that test's business (it gets them to assert on).
 
 This module imports nothing beyond pytest and the standard library until a test asks for a cassette, and
 without vcrpy installed only those tests fail (with an install hint); other projects' test runs are
@@ -52,6 +51,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib.util
+import os
 import re
 from collections.abc import Generator, Iterator
 from pathlib import Path
@@ -109,6 +109,7 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 _GUARD_NAME = "agentlightning-network-guard"
+_CHILD_ENV = ("AGENTLIGHTNING_TEST_BLOCK_NETWORK", "AGENTLIGHTNING_TEST_CHILD_NETWORK_RECORD")
 
 
 class NetworkGuard:
@@ -118,19 +119,59 @@ class NetworkGuard:
     tests, background threads): a non-loopback DNS lookup or connect raises ``NetworkBlocked`` where it is made,
     and the test phase (setup, call, teardown) during which it happened fails, naming the test and the hosts,
     even if the code swallowed the error. Attempts outside any test fail the session at its end.
+
+    Child Python processes the tests start (with the inherited environment) are guarded too: a
+    ``sitecustomize`` put on ``PYTHONPATH`` switches the hook on in them and they record their attempts in a
+    file this guard reads after each test phase. A test that starts a child to make attempts on purpose gives it
+    an ``AGENTLIGHTNING_TEST_NETWORK_RECORD`` of its own (or removes ``AGENTLIGHTNING_TEST_BLOCK_NETWORK``).
     """
 
     def __init__(self) -> None:
+        import tempfile
+
         from . import network
 
         self._network = network
         self._reported = 0
         network.activate()
+        directory = Path(tempfile.mkdtemp(prefix="agentlightning-network-"))
+        self._children = directory / "children.txt"
+        self._children.touch()
+        self._children_read = 0
+        child = str(Path(__file__).with_name("_child"))
+        self._saved = {name: os.environ.get(name) for name in (*_CHILD_ENV, "PYTHONPATH")}
+        os.environ[_CHILD_ENV[0]] = str(Path(network.__file__))
+        os.environ[_CHILD_ENV[1]] = str(self._children)
+        os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (child, os.environ.get("PYTHONPATH")) if p)
+
+    def pytest_unconfigure(self) -> None:
+        import shutil
+
+        shutil.rmtree(self._children.parent, ignore_errors=True)
+        for name, value in self._saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+    def _from_children(self) -> list[tuple[str, str]]:
+        try:
+            with self._children.open(encoding="utf-8") as fh:
+                fh.seek(self._children_read)
+                text = fh.read()
+                self._children_read = fh.tell()
+        except OSError:
+            return []
+        found = []
+        for line in text.splitlines():
+            event, _, host = line.partition(" ")
+            found.append((f"{event}, in a child process", host))
+        return found
 
     def _check(self, where: str) -> None:
         network = self._network
         total = len(network.attempts())
-        new = network.unclaimed_attempts(self._reported)
+        new = network.unclaimed_attempts(self._reported) + self._from_children()
         self._reported = total
         if new:
             shown = ", ".join(f"{host} ({event})" for event, host in dict.fromkeys(new))
@@ -161,7 +202,7 @@ class NetworkGuard:
         return (yield from self._phase(item, "teardown"))
 
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
-        new = self._network.unclaimed_attempts(self._reported)
+        new = self._network.unclaimed_attempts(self._reported) + self._from_children()
         if new:
             hosts = ", ".join(sorted({host for _, host in new}))
             session.config.get_terminal_writer().line(

@@ -72,6 +72,11 @@ USER_TESTS = textwrap.dedent(
 )
 
 
+def _unguarded() -> dict[str, str]:
+    """This session's environment without its guard for children (these children make attempts on purpose)."""
+    return {k: v for k, v in os.environ.items() if k != "AGENTLIGHTNING_TEST_BLOCK_NETWORK"}
+
+
 def _run(project: Path, ini: str) -> subprocess.CompletedProcess[str]:
     (project / "pytest.ini").write_text(f"[pytest]\n{ini}\n")
     (project / "test_user.py").write_text(USER_TESTS)
@@ -81,7 +86,7 @@ def _run(project: Path, ini: str) -> subprocess.CompletedProcess[str]:
         capture_output=True,
         text=True,
         timeout=120,
-        env={**os.environ, "AGENTLIGHTNING_STRICT": "1"},
+        env={**_unguarded(), "AGENTLIGHTNING_STRICT": "1"},
     )
 
 
@@ -130,5 +135,38 @@ def test_guard_is_off_unless_the_project_asks(tmp_path: Path) -> None:
             capture_output=True,
             text=True,
             timeout=120,
+            env=_unguarded(),
         )
         assert outcome in done.stdout, (ini, done.stdout)
+
+
+CHILD_TEST = textwrap.dedent(
+    """
+    import subprocess
+    import sys
+
+    def test_child_reaches_out():
+        code = "import socket\\ntry:\\n    socket.getaddrinfo('child.example.com', 443)\\nexcept OSError:\\n    pass"
+        subprocess.run([sys.executable, "-c", code], check=True)
+
+    def test_child_stays_home():
+        subprocess.run([sys.executable, "-c", "import socket; socket.getaddrinfo('localhost', 80)"], check=True)
+    """
+)
+
+
+def test_guard_covers_child_processes(tmp_path: Path) -> None:
+    (tmp_path / "pytest.ini").write_text("[pytest]\nagentlightning_block_network = true\n")
+    (tmp_path / "test_user.py").write_text(CHILD_TEST)
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--rootdir", str(tmp_path), "-rfE"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=_unguarded(),
+    )
+    out = done.stdout
+    assert "1 failed, 1 passed" in out, out
+    assert "test_user.py::test_child_reaches_out (call) tried to reach the network: child.example.com" in out
+    assert "in a child process" in out

@@ -59,7 +59,8 @@ def test_loopback_passes_and_guard_switches_off() -> None:
         assert socket.getaddrinfo("203.0.113.9", 443)
         """
     )
-    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+    unguarded = {k: v for k, v in os.environ.items() if k != "AGENTLIGHTNING_TEST_BLOCK_NETWORK"}
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=60, env=unguarded)
 
 
 def test_subprocess_records_attempts_to_file(tmp_path: Path) -> None:
