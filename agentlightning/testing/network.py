@@ -31,7 +31,17 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-__all__ = ["ENV_RECORD", "NetworkBlocked", "activate", "block_network", "deactivate", "install", "is_loopback"]
+__all__ = [
+    "ENV_RECORD",
+    "NetworkBlocked",
+    "activate",
+    "attempts",
+    "block_network",
+    "deactivate",
+    "install",
+    "is_loopback",
+    "unclaimed_attempts",
+]
 
 ENV_RECORD = "AGENTLIGHTNING_TEST_NETWORK_RECORD"
 """Environment variable: a file path; each blocked attempt appends ``event host`` to it."""
@@ -48,6 +58,7 @@ class _State:
         self.installed = False
         self.active = 0
         self.attempts: list[tuple[str, str]] = []
+        self.claimed: set[int] = set()  # indexes of attempts a block_network() block yielded to its caller
         self.lock = threading.Lock()
         self.record_path: str | None = None
 
@@ -137,11 +148,22 @@ def attempts() -> list[tuple[str, str]]:
         return list(_state.attempts)
 
 
+def unclaimed_attempts(start: int = 0) -> list[tuple[str, str]]:
+    """The blocked attempts from index ``start`` on that no :func:`block_network` block took as its own.
+
+    A block yields its attempts to its caller (a test asserting on them); a session-wide guard (the pytest
+    plugin's ``agentlightning_block_network``) reports only the others, the ones nobody expected.
+    """
+    with _state.lock:
+        return [a for i, a in enumerate(_state.attempts[start:], start) if i not in _state.claimed]
+
+
 @contextmanager
 def block_network() -> Iterator[list[tuple[str, str]]]:
     """Refuse non-loopback DNS lookups and connects inside the block; yields the attempts made inside it."""
     activate()
-    start = len(_state.attempts)
+    with _state.lock:
+        start = len(_state.attempts)
     seen: list[tuple[str, str]] = []
     try:
         yield seen
@@ -149,3 +171,4 @@ def block_network() -> Iterator[list[tuple[str, str]]]:
         deactivate()
         with _state.lock:
             seen.extend(_state.attempts[start:])
+            _state.claimed.update(range(start, len(_state.attempts)))

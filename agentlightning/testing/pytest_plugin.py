@@ -35,6 +35,12 @@ such as ``match_on=...``); for a folder, override the ``cassette_options`` fixtu
 return ``{"match_body": False}``; for a run, ``pytest --cassette-ignore-body``; for a project,
 ``agentlightning_cassette_match_body = false`` in the pytest ini options.
 
+No network: ``agentlightning_block_network = true`` in the pytest ini options makes the session refuse every
+DNS lookup and connection beyond this machine (``agentlightning.testing.network``'s audit hook; loopback and
+Unix sockets pass) and fails the test that tried, naming it and the host -- also when the code under test
+swallowed the ``NetworkBlocked`` error, or a child Python process it started made the attempt. Attempts a
+test makes inside its own ``block_network()`` block are that test's business (it gets them to assert on).
+
 This module imports nothing beyond pytest and the standard library until a test asks for a cassette, and
 without vcrpy installed only those tests fail (with an install hint); other projects' test runs are
 unaffected, and unmarked tests get no extra fixture. If ``pytest-recording`` (enabled) defines
@@ -45,8 +51,9 @@ from __future__ import annotations
 
 import contextlib
 import importlib.util
+import os
 import re
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -57,6 +64,12 @@ _MODES = ("none", "once", "new_episodes", "all")
 
 def pytest_addoption(parser: pytest.Parser, pluginmanager: pytest.PytestPluginManager) -> None:
     parser.addini("agentlightning_cassette_dir", "directory of cassettes, relative to rootdir", default="cassettes")
+    parser.addini(
+        "agentlightning_block_network",
+        "fail every test that tries a DNS lookup or a connection beyond this machine (loopback passes)",
+        type="bool",
+        default=False,
+    )
     parser.addini(
         "agentlightning_cassette_match_body",
         "match replayed requests on their body too (JSON-normalised); false to ignore bodies",
@@ -91,6 +104,111 @@ def pytest_configure(config: pytest.Config) -> None:
         "cassette(path=None, **vcr_options): replay the test's HTTP from a cassette "
         "(default cassettes/<module path>/<test id>.yaml); see agentlightning.testing.pytest_plugin",
     )
+    if config.getini("agentlightning_block_network") and not config.pluginmanager.has_plugin(_GUARD_NAME):
+        config.pluginmanager.register(NetworkGuard(), _GUARD_NAME)
+
+
+_GUARD_NAME = "agentlightning-network-guard"
+_CHILD_ENV = ("AGENTLIGHTNING_TEST_BLOCK_NETWORK", "AGENTLIGHTNING_TEST_CHILD_NETWORK_RECORD")
+
+
+class NetworkGuard:
+    """``agentlightning_block_network = true``: no test reaches beyond this machine (see the module docstring).
+
+    The audit hook of :mod:`agentlightning.testing.network` is on for the whole session (collection, fixtures,
+    tests, background threads): a non-loopback DNS lookup or connect raises ``NetworkBlocked`` where it is made,
+    and the test phase (setup, call, teardown) during which it happened fails, naming the test and the hosts,
+    even if the code swallowed the error. Attempts outside any test fail the session at its end.
+
+    Child Python processes the tests start (with the inherited environment) are guarded too: a
+    ``sitecustomize`` put on ``PYTHONPATH`` switches the hook on in them and they record their attempts in a
+    file this guard reads after each test phase. A test that starts a child to make attempts on purpose gives it
+    an ``AGENTLIGHTNING_TEST_NETWORK_RECORD`` of its own (or removes ``AGENTLIGHTNING_TEST_BLOCK_NETWORK``).
+    """
+
+    def __init__(self) -> None:
+        import tempfile
+
+        from . import network
+
+        self._network = network
+        self._reported = 0
+        network.activate()
+        directory = Path(tempfile.mkdtemp(prefix="agentlightning-network-"))
+        self._children = directory / "children.txt"
+        self._children.touch()
+        self._children_read = 0
+        child = str(Path(__file__).with_name("_child"))
+        self._saved = {name: os.environ.get(name) for name in (*_CHILD_ENV, "PYTHONPATH")}
+        os.environ[_CHILD_ENV[0]] = str(Path(network.__file__))
+        os.environ[_CHILD_ENV[1]] = str(self._children)
+        os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (child, os.environ.get("PYTHONPATH")) if p)
+
+    def pytest_unconfigure(self) -> None:
+        import shutil
+
+        shutil.rmtree(self._children.parent, ignore_errors=True)
+        for name, value in self._saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+    def _from_children(self) -> list[tuple[str, str]]:
+        try:
+            with self._children.open(encoding="utf-8") as fh:
+                fh.seek(self._children_read)
+                text = fh.read()
+                self._children_read = fh.tell()
+        except OSError:
+            return []
+        found = []
+        for line in text.splitlines():
+            event, _, host = line.partition(" ")
+            found.append((f"{event}, in a child process", host))
+        return found
+
+    def _check(self, where: str) -> None:
+        network = self._network
+        total = len(network.attempts())
+        new = network.unclaimed_attempts(self._reported) + self._from_children()
+        self._reported = total
+        if new:
+            shown = ", ".join(f"{host} ({event})" for event, host in dict.fromkeys(new))
+            pytest.fail(
+                f"{where} tried to reach the network: {shown}. Tests run offline: use a cassette "
+                "(@pytest.mark.cassette) or the local ScriptedOpenAIServer on 127.0.0.1.",
+                pytrace=False,
+            )
+
+    def _phase(self, item: pytest.Item, phase: str) -> Generator[None, object, object]:
+        self._check("before " + item.nodeid)  # attempts between tests (collection, session fixtures' set-up)
+        try:
+            result = yield
+        finally:
+            self._check(f"{item.nodeid} ({phase})")
+        return result
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_setup(self, item: pytest.Item) -> Generator[None, object, object]:
+        return (yield from self._phase(item, "setup"))
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_call(self, item: pytest.Item) -> Generator[None, object, object]:
+        return (yield from self._phase(item, "call"))
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_teardown(self, item: pytest.Item) -> Generator[None, object, object]:
+        return (yield from self._phase(item, "teardown"))
+
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        new = self._network.unclaimed_attempts(self._reported) + self._from_children()
+        if new:
+            hosts = ", ".join(sorted({host for _, host in new}))
+            session.config.get_terminal_writer().line(
+                f"agentlightning: network access outside any test was blocked: {hosts}", red=True
+            )
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 def _safe(name: str) -> str:

@@ -88,6 +88,8 @@ class Reply:
     delay: float = 0.0
     azure_first_chunk: bool = False
     """Chat stream: start with Azure's prompt-filter chunk (``"id": ""``, ``"model": ""``, no choices)."""
+    headers: dict[str, str] = field(default_factory=dict)
+    """Extra response headers (a ``set-cookie``, rate-limit headers, ...)."""
 
     @classmethod
     def error(cls, status: int, message: str, type: str = "invalid_request_error", code: str | None = None) -> Reply:
@@ -147,7 +149,8 @@ class _Handler(BaseHTTPRequestHandler):
         if reply.delay:
             time.sleep(reply.delay)
         if reply.status >= 400:
-            self._json(reply.status, reply.error_body or {"error": {"message": "error", "type": "server_error"}})
+            error = reply.error_body or {"error": {"message": "error", "type": "server_error"}}
+            self._json(reply.status, error, reply.headers)
             return
         number = owner._next_id()
         path = self.path.split("?", 1)[0].rstrip("/")
@@ -156,12 +159,12 @@ class _Handler(BaseHTTPRequestHandler):
                 include_usage = bool((request.get("stream_options") or {}).get("include_usage"))
                 self._sse(chat_chunks(reply, request, number, include_usage), reply, named=False)
             else:
-                self._json(200, chat_completion(reply, request, number))
+                self._json(200, chat_completion(reply, request, number), reply.headers)
         elif path.endswith("/responses"):
             if request.get("stream"):
                 self._sse(response_events(reply, request, number), reply, named=True)
             else:
-                self._json(200, response_object(reply, request, number, "completed"))
+                self._json(200, response_object(reply, request, number, "completed"), reply.headers)
         elif path.endswith("/completions"):  # the legacy endpoint (/v1/completions)
             if request.get("stream"):
                 include_usage = bool((request.get("stream_options") or {}).get("include_usage"))
@@ -174,9 +177,11 @@ class _Handler(BaseHTTPRequestHandler):
             self._json(404, {"error": {"message": f"no route {self.path}", "type": "not_found"}})
 
     # ---- writing --------------------------------------------------------------------------------
-    def _json(self, status: int, payload: Any) -> None:
+    def _json(self, status: int, payload: Any, headers: dict[str, str] | None = None) -> None:
         data = json.dumps(payload).encode()
         self.send_response(status)
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
         self.send_header("content-type", "application/json")
         self.send_header("content-length", str(len(data)))
         self.send_header("x-request-id", f"req_{self.server.owner._request_count}")
@@ -189,6 +194,8 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _sse(self, events: list[dict[str, Any]], reply: Reply, named: bool) -> None:
         self.send_response(200)
+        for name, value in reply.headers.items():
+            self.send_header(name, value)
         self.send_header("content-type", "text/event-stream")
         self.send_header("transfer-encoding", "chunked")
         self.send_header("cache-control", "no-cache")

@@ -48,8 +48,19 @@ def test_loopback_passes_and_guard_switches_off() -> None:
         assert attempts == []
     finally:
         server.close()
-    # Outside the block nothing is refused (a lookup of an IP literal needs no DNS server).
-    assert socket.getaddrinfo("203.0.113.9", 443)
+    # Outside the block nothing is refused (a lookup of an IP literal needs no DNS server). This session's own
+    # guard (agentlightning_block_network) is on in this process, so the check runs in a fresh interpreter.
+    code = textwrap.dedent(
+        """
+        import socket
+        from agentlightning.testing.network import block_network
+        with block_network():
+            pass
+        assert socket.getaddrinfo("203.0.113.9", 443)
+        """
+    )
+    unguarded = {k: v for k, v in os.environ.items() if k != "AGENTLIGHTNING_TEST_BLOCK_NETWORK"}
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=60, env=unguarded)
 
 
 def test_subprocess_records_attempts_to_file(tmp_path: Path) -> None:
