@@ -139,7 +139,7 @@ INTERRUPTED = textwrap.dedent(
     @agl.rollout
     def agent(task, llm):
         agl.emit_message(f"task {task}")
-        print("working", flush=True)
+        sys.stdout.write("working\\n"); sys.stdout.flush()  # one write: two runner threads print
         time.sleep(0.3)
         return 1.0
 
@@ -160,9 +160,14 @@ def test_no_false_warning_after_ctrl_c(tmp_path: Path) -> None:
         text=True,
     )
     assert child.stdout is not None
-    for _ in range(3):
-        assert child.stdout.readline().startswith("working")
-    os.kill(child.pid, signal.SIGINT)
-    _, err = child.communicate(timeout=60)
+    try:
+        for _ in range(3):
+            assert child.stdout.readline().startswith("working")
+        os.kill(child.pid, signal.SIGINT)
+        _, err = child.communicate(timeout=60)
+    finally:
+        if child.poll() is None:  # a failed assertion must not leave the child (and a ResourceWarning) behind
+            child.kill()
+            child.communicate()
     assert "KeyboardInterrupt" in err
     assert FALSE_WARNING not in err, err

@@ -24,13 +24,13 @@ CHILD = textwrap.dedent(
     if ASYNC:
         @agl.rollout
         async def agent(task, llm):
-            print("working", task, flush=True)
+            sys.stdout.write(f"working {task}\\n"); sys.stdout.flush()  # one write: two runner threads print
             await asyncio.sleep(0.3)
             return 1.0
     else:
         @agl.rollout
         def agent(task, llm):
-            print("working", task, flush=True)
+            sys.stdout.write(f"working {task}\\n"); sys.stdout.flush()  # one write: two runner threads print
             time.sleep(0.3)
             return 1.0
 
@@ -51,15 +51,20 @@ def test_ctrl_c_leaves_no_rollout_running(tmp_path: Path, kind: str) -> None:
         [sys.executable, "-c", CHILD, str(db), kind], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
     assert child.stdout is not None
-    seen = 0
-    while seen < 5:  # a few rollouts in: some done, two running, most still queued
-        line = child.stdout.readline()
-        assert line.startswith("working"), (
-            f"unexpected output {line!r}; stderr: {child.stderr.read() if child.stderr else ''}"
-        )
-        seen += 1
-    os.kill(child.pid, signal.SIGINT)
-    out, err = child.communicate(timeout=60)
+    try:
+        seen = 0
+        while seen < 5:  # a few rollouts in: some done, two running, most still queued
+            line = child.stdout.readline()
+            assert line.startswith("working"), (
+                f"unexpected output {line!r}; stderr: {child.stderr.read() if child.stderr else ''}"
+            )
+            seen += 1
+        os.kill(child.pid, signal.SIGINT)
+        out, err = child.communicate(timeout=60)
+    finally:
+        if child.poll() is None:  # a failed assertion must not leave the child (and a ResourceWarning) behind
+            child.kill()
+            child.communicate()
     assert "finished without interruption" not in out
     assert "KeyboardInterrupt" in err  # the interruption reaches the user as usual
 
