@@ -76,11 +76,16 @@ def test_ctrl_c_stores_the_spans_cancels_the_rollout_and_exits_130(
         text=True,
     )
     assert proc.stdout is not None
-    for line in proc.stdout:
-        if line.strip() == "ready":
-            break
-    proc.send_signal(signal.SIGINT)
-    _, stderr = proc.communicate(timeout=60)
+    try:
+        for line in proc.stdout:
+            if line.strip() == "ready":
+                break
+        proc.send_signal(signal.SIGINT)
+        _, stderr = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:  # a failed step must not leave the child (and a ResourceWarning) behind
+            proc.kill()
+            proc.communicate()
     assert proc.returncode == 130, stderr
     rollout, spans = stored(tmp_path / ".agentlightning" / "store.db", run_rollout_id(stderr))
     assert rollout.status == "cancelled"
