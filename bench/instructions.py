@@ -9,7 +9,9 @@ counted: the tracer's store writer too), making real ``openai`` client calls to 
 (``chat``: ``create``; ``stream``: ``create(stream=True)`` fully consumed) ``--blocks`` blocks of
 ``--calls`` calls. The client marks the end of each block by calling ``os.getppid()``, on which callgrind
 dumps its counters (``--dump-before=getppid``), so each block is counted alone: start-up and imports are
-left out, a block's own one-time costs (a rollout's trace context) are included.
+left out (they run with instrumentation off, ``--instr-atstart=no``, until the warm client says so and
+``callgrind_control --instr=on`` switches it on), a block's own one-time costs (a rollout's trace context)
+are included.
 
 Set-ups:
 
@@ -173,6 +175,8 @@ def client_process(name: str, base_url: str, calls: int, blocks: int) -> None:
                 _calls(setup, client, kind, WARMUP)
             setup.after_block()
         gc.collect()
+        print("READY", flush=True)  # the driver switches callgrind's instrumentation on, then answers
+        sys.stdin.readline()
         _mark()
         for kind in KINDS:
             for _ in range(blocks):
@@ -237,7 +241,7 @@ def read_parts(out: Path) -> list[int]:
 
 
 def run_config(
-    valgrind: str, python: str, name: str, base_url: str, calls: int, blocks: int, work: Path
+    valgrind: str, control: str, python: str, name: str, base_url: str, calls: int, blocks: int, work: Path
 ) -> dict[str, list[float]]:
     """``{kind: [instructions per call of each block]}`` for one set-up."""
     out = work / re.sub(r"\W+", "_", name) / "cg.out"
@@ -246,6 +250,7 @@ def run_config(
         valgrind,
         "--tool=callgrind",
         "--dump-before=getppid",
+        "--instr-atstart=no",
         "--dump-instr=no",
         "--dump-line=no",
         "--compress-strings=no",
@@ -263,11 +268,22 @@ def run_config(
         str(blocks),
     ]
     env = {**os.environ, "PYTHONHASHSEED": "0"}
-    done = subprocess.run(command, capture_output=True, text=True, env=env)
-    if done.returncode != 0:
-        raise SystemExit(f"{name}: the client process failed ({done.returncode}):\n{done.stderr[-4000:]}")
+    # Start-up (importing openai alone is ~5 G instructions) runs uninstrumented, 10x faster; the client says
+    # when it is warm, and callgrind_control switches instrumentation on before the first counted block.
+    process = subprocess.Popen(
+        command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
+    )
+    assert process.stdin is not None and process.stdout is not None
+    line = process.stdout.readline()
+    if line.strip() == "READY":
+        subprocess.run([control, "--instr=on", str(process.pid)], check=True, capture_output=True)
+        process.stdin.write("go\n")
+        process.stdin.flush()
+    _, stderr = process.communicate()
+    if process.returncode != 0 or line.strip() != "READY":
+        raise SystemExit(f"{name}: the client process failed ({process.returncode}):\n{stderr[-4000:]}")
     parts = read_parts(out)
-    blocks_counted = parts[1 : 1 + len(KINDS) * blocks]  # part 1 is start-up and warm-up
+    blocks_counted = parts[1 : 1 + len(KINDS) * blocks]  # part 1: from switching instrumentation on to the first mark
     if len(blocks_counted) != len(KINDS) * blocks:
         raise SystemExit(f"{name}: expected {len(KINDS) * blocks + 1} callgrind dumps, found {len(parts)}")
     return {
@@ -320,6 +336,7 @@ def main() -> None:
     from agentlightning.testing import Reply, ScriptedOpenAIServer
 
     valgrind = ensure_valgrind()
+    control = shutil.which("callgrind_control") or "callgrind_control"  # valgrind's package has it
     names = list(CONFIGS)
     if args.only:
         wanted = {n.strip() for n in args.only.split(",")}
@@ -339,7 +356,15 @@ def main() -> None:
         with ThreadPoolExecutor(max(1, args.jobs)) as pool:
             futures = {
                 name: pool.submit(
-                    run_config, valgrind, pythons[name], name, server.base_url, args.calls, args.blocks, Path(tmp)
+                    run_config,
+                    valgrind,
+                    control,
+                    pythons[name],
+                    name,
+                    server.base_url,
+                    args.calls,
+                    args.blocks,
+                    Path(tmp),
                 )
                 for name in names
             }
