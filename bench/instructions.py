@@ -1,6 +1,7 @@
 """CPU instructions a traced OpenAI call adds, counted by callgrind: this project vs. the lightest peer.
 
     uv run python bench/instructions.py [--calls 50] [--blocks 2] [--jobs 2] [--with-agl03] [--only NAME,...]
+                                         [--agl-python OTHER_CHECKOUT/.venv/bin/python]
 
 Instruction counts do not care how loaded the machine is, so the figures are stable where wall-clock ones
 are not. Each set-up runs in its own client process under ``valgrind --tool=callgrind`` (all its threads
@@ -97,7 +98,10 @@ class _Setup:
     def _agl(self, sqlite: bool) -> None:
         import asyncio
 
-        from agentlightning_openai import instrument_openai
+        try:
+            from agentlightning_openai import instrument_openai
+        except ImportError:  # a checkout from before plugins were folders (--agl-python)
+            from agentlightning.instrumentation import instrument_openai  # type: ignore[attr-defined,no-redef]
 
         from agentlightning.store.memory import InMemoryLightningStore
         from agentlightning.store.sqlite import SqliteLightningStore
@@ -324,6 +328,9 @@ def main() -> None:
     parser.add_argument("--only", help="comma-separated set-ups to run (bare is always run)")
     parser.add_argument("--with-agl03", action="store_true", help="also agent-lightning 0.3.0 (own venv)")
     parser.add_argument("--agl03-venv", default=os.path.expanduser("~/.cache/agentlightning-bench/agl03"))
+    parser.add_argument(
+        "--agl-python", help="interpreter for the agl set-ups (another checkout's .venv/bin/python, to compare)"
+    )
     parser.add_argument("--client", help=argparse.SUPPRESS)
     parser.add_argument("--base-url", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -345,6 +352,8 @@ def main() -> None:
             raise SystemExit(f"unknown set-up(s) {sorted(unknown)}; known: {', '.join((*CONFIGS, AGL03))}")
         names = ["bare", *[n for n in CONFIGS if n in wanted and n != "bare"]]
     pythons = dict.fromkeys(names, sys.executable)
+    if args.agl_python:
+        pythons.update({name: args.agl_python for name in names if name.startswith("agl ")})
     if args.with_agl03:
         names.append(AGL03)
         pythons[AGL03] = str(ensure_agl03(Path(args.agl03_venv)))
