@@ -141,3 +141,9 @@ class LinkAttributes(Enum):
 
     KEY_MATCH = "key_match"
     VALUE_MATCH = "value_match"
+
+
+RUN_ID_ENV: Final = "AGENTLIGHTNING_RUN_ID"
+"""The run id of a Trainer's runs and of ``agentlightning worker`` when ``run_id=`` / ``--run-id`` are not given."""
+AUTO_INSTRUMENT_ENV: Final = "AGENTLIGHTNING_AUTO_INSTRUMENT"
+"""``0``/``false``/``no``/``off``: runners and trainers do not call ``instrument_all()`` when they start."""

@@ -24,6 +24,7 @@ from contextlib import ExitStack
 from typing import TYPE_CHECKING, Any
 
 from agentlightning import semconv
+from agentlightning._config import option_value
 
 from ._errors import UsageError
 from ._store import DEFAULT_STORE, open_store, store_location
@@ -154,8 +155,8 @@ def run_command(ns: argparse.Namespace) -> int:
     if ns.capture_content:
         os.environ[semconv.CAPTURE_CONTENT_ENV] = "true"
     if disabled:
-        previous = os.environ.get(semconv.DISABLED_INSTRUMENTATIONS_ENV, "")
-        os.environ[semconv.DISABLED_INSTRUMENTATIONS_ENV] = ",".join(filter(None, [previous, *disabled]))
+        previous: frozenset[str] = option_value("disabled")
+        os.environ[semconv.DISABLED_INSTRUMENTATIONS_ENV] = ",".join(sorted(previous | set(disabled)))
 
     from agentlightning.instrumentation import instrument_all
     from agentlightning.tracer.otel import OtelTracer

@@ -10,12 +10,11 @@ the PostgreSQL store (``agentlightning.store.open_store``), anything else a SQLi
 
 from __future__ import annotations
 
-import os
 import re
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from agentlightning import semconv
+from agentlightning._config import DEFAULT_STORE_PATH, option_value
 
 from ._errors import UsageError
 
@@ -24,12 +23,12 @@ if TYPE_CHECKING:
 
 __all__ = ["DEFAULT_STORE", "open_store", "store_location"]
 
-DEFAULT_STORE = os.path.join(".agentlightning", "store.db")
+DEFAULT_STORE = DEFAULT_STORE_PATH
 
 
 def store_location(option: str | None) -> str:
     """The store URL or path from ``--store``, ``AGENTLIGHTNING_STORE`` or the default."""
-    return option or os.environ.get(semconv.STORE_ENV) or DEFAULT_STORE
+    return str(option_value("store", option or None))
 
 
 def open_store(url_or_path: str, *, create: bool) -> LightningStore:

@@ -43,6 +43,9 @@ import threading
 from multiprocessing.connection import wait
 from typing import TYPE_CHECKING, Any
 
+from agentlightning import semconv
+from agentlightning._config import option_value
+
 from ._errors import UsageError
 from ._store import store_location
 
@@ -54,7 +57,7 @@ if TYPE_CHECKING:
 
 __all__ = ["RUN_ID_ENV", "load_agent", "worker_command"]
 
-RUN_ID_ENV = "AGENTLIGHTNING_RUN_ID"
+RUN_ID_ENV = semconv.RUN_ID_ENV
 #: Seconds an idle runner waits before asking the queue again.
 POLL_INTERVAL = 0.1
 
@@ -110,7 +113,7 @@ def worker_command(ns: argparse.Namespace) -> int:
     if ns.n < 1:
         raise UsageError(f"-n {ns.n}: give the number of runner processes, 1 or more")
     location = store_location(ns.store)
-    run_id: str | None = ns.run_id or os.environ.get(RUN_ID_ENV) or None
+    run_id: str | None = option_value("run_id", ns.run_id or None)
     load_agent(ns.agent)  # check in this process, so bad input is one line and no runner starts
     open_worker_store(location).close()
     prefix = f"{socket.gethostname()}-{os.getpid()}"

@@ -69,6 +69,8 @@ _FOREIGN_MARKERS: tuple[tuple[str, frozenset[str], bool], ...] = (
     ("openinference.span.kind", frozenset({"LLM", "EMBEDDING"}), False),
 )
 
+_FOREIGN_INTERNAL_MARKERS = tuple(marker for marker in _FOREIGN_MARKERS if not marker[2])
+
 _get_current = otel_context.get_current
 _get_current_span = trace.get_current_span
 # The context key of the current span (OpenTelemetry's own; read directly on the hot path, one context fetch).
@@ -114,11 +116,11 @@ def _foreign_llm_span() -> Span | None:
     span: Any = _get_current().get(_SPAN_KEY) if _SPAN_KEY is not None else _get_current_span()
     if span is None or not span.is_recording():
         return None
+    client = getattr(span, "kind", None) is SpanKind.CLIENT
     attributes = getattr(span, "attributes", None)
     if not attributes:
         return None
-    client = getattr(span, "kind", None) is SpanKind.CLIENT
-    for key, values, needs_client in _FOREIGN_MARKERS:
+    for key, values, needs_client in _FOREIGN_MARKERS if client else _FOREIGN_INTERNAL_MARKERS:
         if (client or not needs_client) and attributes.get(key) in values:
             found: Span = span
             return found

@@ -67,7 +67,7 @@ from opentelemetry import trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from agentlightning.semconv import ERROR_TYPE
-from agentlightning.tracer._state import current_trace_state
+from agentlightning.tracer import current_trace_state
 
 from ._config import InstrumentationConfig
 from ._context import _LLM, current_llm_invocation, is_suppressed
@@ -263,7 +263,8 @@ def _start(
 ) -> Invocation:
     if span_kind is None:
         span_kind = SpanKind.CLIENT if kind == "llm" else SpanKind.INTERNAL
-    context = _set_span_in_context(parent) if isinstance(parent, trace.Span) else parent
+    # (``None`` first: ``trace.Span`` is an ABC, and an isinstance check against one is not cheap)
+    context = None if parent is None else _set_span_in_context(parent) if isinstance(parent, trace.Span) else parent
     span = tracer.start_span(name, context=context, kind=span_kind, attributes=attributes)
     return Invocation(span, kind, capture)
 

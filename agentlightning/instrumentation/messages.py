@@ -164,9 +164,9 @@ def field(obj: Any, name: str) -> Any:
     if values is not None and name in values:
         return values[name]
     extra = getattr(obj, "__pydantic_extra__", None)
-    if extra:
+    if extra is not None:  # a pydantic model that keeps extra fields: it has no other place for them
         return extra.get(name)
-    if isinstance(obj, Mapping):
+    if isinstance(obj, Mapping):  # an ABC check: ~20x the cost of the lines above, so last
         return obj.get(name)
     return None
 

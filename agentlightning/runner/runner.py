@@ -48,7 +48,6 @@ import contextvars
 import functools
 import logging
 import numbers
-import os
 from collections.abc import Awaitable, Iterator, Mapping, Sequence
 from concurrent.futures import Executor
 from contextlib import contextmanager
@@ -57,6 +56,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar, overload
 from opentelemetry import trace as otel_trace
 
 from agentlightning import semconv
+from agentlightning._config import option_value
 from agentlightning._utils import DeadlineExceeded, run_in_daemon_thread, wait_for
 from agentlightning.emitter import check_number
 from agentlightning.types import (
@@ -83,7 +83,7 @@ logger = logging.getLogger(__name__)
 
 __all__ = ["AUTO_INSTRUMENT_ENV", "LitAgentRunner"]
 
-AUTO_INSTRUMENT_ENV = "AGENTLIGHTNING_AUTO_INSTRUMENT"
+AUTO_INSTRUMENT_ENV = semconv.AUTO_INSTRUMENT_ENV
 """``0``/``false``/``no``/``off``: runners and trainers do not call ``instrument_all()`` when they start."""
 
 T_task = TypeVar("T_task")
@@ -93,7 +93,7 @@ def auto_instrument(enabled: bool | None) -> list[str]:
     """``instrument_all()`` for the installed plugins not instrumented yet, unless turned off (the keyword,
     else ``AGENTLIGHTNING_AUTO_INSTRUMENT``). Returns the names instrumented now. Never raises."""
     if enabled is None:
-        enabled = os.environ.get(AUTO_INSTRUMENT_ENV, "").strip().lower() not in ("0", "false", "no", "off")
+        enabled = bool(option_value("auto_instrument"))
     if not enabled:
         return []
     try:

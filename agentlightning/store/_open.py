@@ -22,14 +22,11 @@ from __future__ import annotations
 import os
 import re
 
-from agentlightning import semconv
+from agentlightning._config import DEFAULT_STORE_PATH, option_value
 
 from .base import LightningStore
 
 __all__ = ["DEFAULT_STORE_PATH", "open_store"]
-
-#: Where the embedded default store lives, relative to the working directory.
-DEFAULT_STORE_PATH = os.path.join(".agentlightning", "store.db")
 
 _POSTGRES_SCHEMES = ("postgresql://", "postgres://")
 _SQLITE_SCHEME = "sqlite://"
@@ -39,7 +36,7 @@ _URL = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*)://")
 def open_store(target: str | os.PathLike[str] | None = None) -> LightningStore:
     """Open the store that ``target`` names (``None``: ``$AGENTLIGHTNING_STORE``, else :data:`DEFAULT_STORE_PATH`)."""
     if target is None:
-        target = os.environ.get(semconv.STORE_ENV) or DEFAULT_STORE_PATH
+        target = str(option_value("store"))
     text = os.fspath(target)
     if not text.strip():
         raise ValueError("the store must be a file path or a postgresql:// URL, got an empty string")

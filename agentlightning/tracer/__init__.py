@@ -12,8 +12,8 @@ if TYPE_CHECKING:
     from .base import Tracer, get_active_tracer
     from .otel import OtelTracer
 
-# Loaded on first use (PEP 562): the instrumentation core reads ``agentlightning.tracer._state`` on its
-# import, and that must not pull in pydantic or the OpenTelemetry SDK (``instrument_all()`` stays cheap).
+# Loaded on first use (PEP 562): the instrumentation core reads ``current_trace_state`` on its import, and
+# that must not pull in pydantic or the OpenTelemetry SDK (``instrument_all()`` stays cheap).
 _LAZY = {
     "AgentOpsTracer": ".agentops",  # not in __all__: needs the AgentOps plugin (an ImportError says so)
     "OtelTracer": ".otel",
@@ -40,6 +40,7 @@ def __dir__() -> list[str]:
 __all__ = [
     "OtelTracer",
     "Tracer",
+    "current_trace_state",
     "get_active_tracer",
     "install_context_propagation",
     "recorded_in_current_context",

@@ -29,7 +29,6 @@ waits for the network). They are exported at process exit too, with the provider
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import time
 import weakref
@@ -38,6 +37,8 @@ from typing import TYPE_CHECKING, Any
 
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
 
+from agentlightning._config import option_value
+
 if TYPE_CHECKING:
     from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor, TracerProvider
 
@@ -45,7 +46,7 @@ logger = logging.getLogger(__name__)
 
 __all__ = ["DEFAULT_TIMEOUT", "install_otlp_export", "traces_url"]
 
-DEFAULT_TIMEOUT = 2.0
+DEFAULT_TIMEOUT: float = option_value("otlp_timeout", environ={})  # the table's default
 """Seconds one export may take, retries included, unless the standard OTLP timeout variables say otherwise."""
 COOLDOWN = 30.0
 """Seconds during which batches are dropped after a failed export."""
@@ -64,14 +65,8 @@ def traces_url(endpoint: str) -> str:
 
 
 def _timeout_from_env() -> float:
-    for name in ("OTEL_EXPORTER_OTLP_TRACES_TIMEOUT", "OTEL_EXPORTER_OTLP_TIMEOUT"):
-        value = os.environ.get(name, "").strip()
-        if value:
-            try:
-                return float(value)
-            except ValueError:
-                logger.warning("%s=%r is not a number of seconds; using %s s", name, value, DEFAULT_TIMEOUT)
-    return DEFAULT_TIMEOUT
+    timeout: float = option_value("otlp_timeout")  # DEFAULT_TIMEOUT when unset or not a number
+    return timeout
 
 
 def install_otlp_export(

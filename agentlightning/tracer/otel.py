@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -36,6 +35,7 @@ from opentelemetry.sdk.trace.sampling import ALWAYS_ON
 from opentelemetry.trace import Status, StatusCode
 
 from agentlightning import semconv
+from agentlightning._config import option_value
 from agentlightning._utils import run_sync
 from agentlightning.types import new_attempt_id, new_rollout_id
 
@@ -117,11 +117,12 @@ class OtelTracer(Tracer):
             return current
         # Every span of a rollout matters (a dropped reward span is a lost reward), so this provider records
         # all of them, whatever OTEL_TRACES_SAMPLER says (that setting is for exporters' volume, not ours).
-        if os.environ.get("OTEL_TRACES_SAMPLER", "").strip().lower() not in ("", "always_on", "parentbased_always_on"):
+        sampler = option_value("otel_sampler")
+        if sampler is not None and sampler.lower() not in ("always_on", "parentbased_always_on"):
             logger.warning(
                 "OTEL_TRACES_SAMPLER=%s is not applied to agentlightning's tracer provider: it records every span, "
                 "so that no span of a rollout is lost.",
-                os.environ["OTEL_TRACES_SAMPLER"],
+                sampler,
             )
         provider = TracerProvider(sampler=ALWAYS_ON)
         trace_api.set_tracer_provider(provider)
@@ -153,10 +154,8 @@ class OtelTracer(Tracer):
         """OTLP export: the keyword always; the environment only on a provider of our own (see ``_otlp``)."""
         endpoint, exact = self.otlp_endpoint, False
         if endpoint is None and not joined:
-            traces = os.environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "").strip()
-            endpoint, exact = (
-                (traces, True) if traces else (os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT", "").strip(), False)
-            )
+            traces = option_value("otlp_traces_endpoint")
+            endpoint, exact = (traces, True) if traces else (option_value("otlp_endpoint"), False)
         if not endpoint:
             return
         from ._otlp import install_otlp_export

@@ -75,7 +75,6 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
-import os
 import secrets
 import sys
 import warnings
@@ -83,6 +82,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from agentlightning import semconv
+from agentlightning._config import option_value
 from agentlightning._utils import run_sync
 from agentlightning.runner._heartbeat import Heartbeat
 from agentlightning.runner.runner import LitAgentRunner
@@ -109,9 +109,8 @@ logger = logging.getLogger(__name__)
 
 __all__ = ["DEFAULT_UNRESPONSIVE_SECONDS", "Trainer"]
 
-DEFAULT_STORE_PATH = os.path.join(".agentlightning", "store.db")
 #: The run id of a Trainer's runs and of ``agentlightning worker`` when ``run_id=`` / ``--run-id`` are not given.
-RUN_ID_ENV = "AGENTLIGHTNING_RUN_ID"
+RUN_ID_ENV = semconv.RUN_ID_ENV
 #: ``unresponsive_seconds`` of a run's rollouts unless its ``rollout_config`` sets it: 30 missed heartbeats.
 DEFAULT_UNRESPONSIVE_SECONDS = 300.0
 _UNFINISHED: list[RolloutStatus] = ["queuing", "preparing", "running", "requeuing"]
@@ -175,7 +174,7 @@ class Trainer:
         self.auto_instrument = auto_instrument
         self.capture_content = capture_content
         self.last_rollouts: list[Rollout] = []
-        self._fixed_run_id = run_id or os.environ.get(RUN_ID_ENV) or None
+        self._fixed_run_id: str | None = option_value("run_id", run_id or None)
         self.run_id: str | None = self._fixed_run_id
         """The id of the current (or last) run: every rollout it enqueued carries it."""
         self._tasks: dict[str, Any] = {}
@@ -195,7 +194,7 @@ class Trainer:
         if self._store is None:
             from agentlightning.store import open_store
 
-            self._store = open_store(os.environ.get(semconv.STORE_ENV) or DEFAULT_STORE_PATH)
+            self._store = open_store(option_value("store"))
         return self._store
 
     @property

@@ -34,7 +34,7 @@ from agentlightning.instrumentation import (
 )
 from agentlightning.instrumentation import messages as m
 from agentlightning.instrumentation._config import parse_bool
-from agentlightning.tracer._state import current_trace_state
+from agentlightning.tracer import current_trace_state
 from agentlightning.tracer.otel import OtelTracer
 from agentlightning.types import Span
 

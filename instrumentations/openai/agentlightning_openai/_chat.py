@@ -204,11 +204,12 @@ class ChatStreamHandler:
         if not self.response_id:  # Azure's first chunk (prompt filter results) has "id": "" and "model": ""
             self.response_id = getattr(chunk, "id", None) or None
             self.model = getattr(chunk, "model", None) or None
+            # on the first chunk (vLLM), so read until a chunk has an id, not on every chunk of the stream
+            if self.prompt_token_ids is None:
+                self.prompt_token_ids = int_list(field(chunk, "prompt_token_ids"))
         usage = getattr(chunk, "usage", None)
         if usage is not None:
             self.usage = usage
-        if self.prompt_token_ids is None:
-            self.prompt_token_ids = int_list(field(chunk, "prompt_token_ids"))
         for choice in getattr(chunk, "choices", None) or ():
             state = self.choices.get(choice.index)
             if state is None:

@@ -47,9 +47,17 @@ PROVIDER_OPENAI = "openai"
 PROVIDER_AZURE = "azure.ai.openai"
 """``gen_ai.provider.name`` of ``AzureOpenAI`` / ``AsyncAzureOpenAI`` (GenAI semantic conventions)."""
 
-_CLIENTS: weakref.WeakKeyDictionary[Any, dict[str, Any]] = weakref.WeakKeyDictionary()
-"""client -> provider and server attributes. Reading ``client.base_url`` costs ~1 µs on openai 3.x, so it is read
-once per client (a client's base URL is set when it is made; ``with_options`` makes a new client)."""
+_CLIENTS: dict[int, tuple[weakref.ref[Any], dict[str, Any]]] = {}
+"""id(client) -> (weak reference to it, provider and server attributes). Reading ``client.base_url`` costs ~1 µs on
+openai 3.x, so it is read once per client (a client's base URL is set when it is made; ``with_options`` makes a
+new client). Keyed by id, checked by identity: a ``WeakKeyDictionary`` would make a weak reference per lookup.
+An entry leaves with its client."""
+
+
+def _forget(key: int, ref: weakref.ref[Any]) -> None:
+    entry = _CLIENTS.get(key)
+    if entry is not None and entry[0] is ref:
+        del _CLIENTS[key]
 
 
 def client_attributes(resource: Any) -> dict[str, Any]:
@@ -61,12 +69,9 @@ def client_attributes(resource: Any) -> dict[str, Any]:
     client = getattr(resource, "_client", None)
     if client is None:
         return {GEN_AI_PROVIDER_NAME: PROVIDER_OPENAI}
-    try:
-        known = _CLIENTS.get(client)
-    except TypeError:  # not weak-referenceable
-        known = None
-    if known is not None:
-        return known
+    known = _CLIENTS.get(id(client))
+    if known is not None and known[0]() is client:
+        return known[1]
     url = getattr(client, "base_url", None)
     azure = any(klass.__name__.startswith(("Azure", "AsyncAzure")) for klass in type(client).__mro__)
     attributes: dict[str, Any] = {GEN_AI_PROVIDER_NAME: PROVIDER_AZURE if azure else PROVIDER_OPENAI}
@@ -77,8 +82,9 @@ def client_attributes(resource: Any) -> dict[str, Any]:
         if not isinstance(port, int):
             port = 443 if getattr(url, "scheme", None) == "https" else 80
         attributes[SERVER_PORT] = port
-    with contextlib.suppress(TypeError):
-        _CLIENTS[client] = attributes
+    key = id(client)
+    with contextlib.suppress(TypeError):  # not weak-referenceable: read again next time
+        _CLIENTS[key] = (weakref.ref(client, lambda ref: _forget(key, ref)), attributes)
     return attributes
 
 

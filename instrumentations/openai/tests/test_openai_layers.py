@@ -276,6 +276,29 @@ def test_server_address_and_port_on_every_span(
         assert span.attributes[sc.GEN_AI_PROVIDER_NAME] == "openai"
 
 
+def test_each_client_gets_its_own_server_address_and_a_dropped_client_frees_its_entry(
+    instrumented: Any, server: ScriptedOpenAIServer
+) -> None:
+    """The per-client cache of server attributes: clients made and dropped one after another (ids reused)
+    each report their own base URL, and the cache does not keep dropped clients."""
+    import gc
+
+    from agentlightning_openai import _util
+
+    for host in ("127.0.0.1", "localhost", "127.0.0.1", "localhost"):
+        with openai.OpenAI(base_url=f"http://{host}:{server.port}/v1", api_key="k", max_retries=0) as one:
+            one.chat.completions.create(model="m", messages=MESSAGES)
+        del one
+        gc.collect()
+        assert len(_util._CLIENTS) == 0
+    assert [span.attributes[sc.SERVER_ADDRESS] for span in llm(instrumented)] == [
+        "127.0.0.1",
+        "localhost",
+        "127.0.0.1",
+        "localhost",
+    ]
+
+
 # ---- content capture never warns -----------------------------------------------------------------
 
 
