@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -530,6 +530,13 @@ class StoreCore(StorageBackend, LightningStore):
                     return []
                 attempt_id = latest.attempt_id
             return self._select_spans(rollout_id, attempt_id)
+
+    def otel_span_sink(self) -> Callable[[Sequence[OtelSpanItem]], int] | None:
+        # Only while add_otel_spans is the core's: a subclass that replaced it (to filter, count, mirror
+        # spans) keeps being called through it.
+        if type(self).add_otel_spans is StoreCore.add_otel_spans:
+            return self._store_otel_spans
+        return None
 
     def _store_otel_spans(self, items: Sequence[OtelSpanItem]) -> int:
         """:meth:`add_otel_spans` without a :class:`Span` model per span: what the tracer's writer calls.

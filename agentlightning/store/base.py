@@ -32,7 +32,7 @@ Unknown rollout or attempt ids raise ``ValueError`` naming the id.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
 from agentlightning.types import (
@@ -195,6 +195,15 @@ class LightningStore:
         in one transaction; this default does it span by span.
         """
         return [await self.add_otel_span(rid, aid, span) for rid, aid, span in items]
+
+    def otel_span_sink(self) -> Callable[[Sequence[OtelSpanItem]], int] | None:
+        """A synchronous way to store ended OpenTelemetry spans, or ``None`` (the default) for none.
+
+        The tracer's background writer calls it, from its own thread, instead of :meth:`add_otel_spans` when a
+        backend offers one: it stores the spans as :meth:`add_otel_spans` would (same transaction, numbering,
+        checks) and returns how many it stored, without building a :class:`Span` model per span.
+        """
+        return None
 
     async def get_next_span_sequence_id(self, rollout_id: str, attempt_id: str) -> int:
         """Reserve and return the next sequence id of the rollout (strictly increasing within it)."""

@@ -17,10 +17,10 @@ caller waits as long as it takes.
 A flush is a marker in the same FIFO queue, so when the writer reaches it, every span queued before it is
 committed.
 
-The fast path: a store built on :class:`~agentlightning.store._core.StoreCore` that keeps its own
-``add_otel_spans`` is written through its synchronous ``_store_otel_spans``, which converts spans to their
-stored form without pydantic (no ``Span`` model per span, no event loop per batch). Any other store gets
-``add_otel_spans``, as the :class:`~agentlightning.store.LightningStore` contract says.
+The fast path: a store whose :meth:`~agentlightning.store.LightningStore.otel_span_sink` offers a synchronous
+sink (the memory and SQLite stores, while ``add_otel_spans`` is theirs) is written through it, which converts
+spans to their stored form without pydantic (no ``Span`` model per span, no event loop per batch). Any other
+store gets ``add_otel_spans``, as the :class:`~agentlightning.store.LightningStore` contract says.
 """
 
 from __future__ import annotations
@@ -318,11 +318,8 @@ class SpanWriter:
 
 def _direct_ingest(store: LightningStore) -> Callable[[list[OtelSpanItem]], int] | None:
     """The store's synchronous fast path, if it has the core's and has not replaced ``add_otel_spans``."""
-    from agentlightning.store._core import StoreCore
-
-    if isinstance(store, StoreCore) and type(store).add_otel_spans is StoreCore.add_otel_spans:
-        return store._store_otel_spans
-    return None
+    sink = getattr(store, "otel_span_sink", None)  # a store that is not a LightningStore subclass has none
+    return sink() if callable(sink) else None
 
 
 def _count_by_state(items: list[tuple[TraceState, ReadableSpan]]) -> list[tuple[TraceState, int]]:

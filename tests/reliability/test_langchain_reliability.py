@@ -395,7 +395,7 @@ def test_graph_runs_with_errors_and_interrupts_leave_maps_empty_and_memory_flat(
     _runs(graph, 0, 100)  # warm-up: caches
     finished = spans.get_finished_spans()
     assert any(s.status.status_code is StatusCode.ERROR for s in finished)  # the runs did fail
-    assert any("agentlightning.langgraph.control_flow" in (s.attributes or {}) for s in finished)  # and interrupt
+    assert any("agentlightning.langchain.control_flow" in (s.attributes or {}) for s in finished)  # and interrupt
     spans.clear()
     gc.collect()
     tracemalloc.start()
