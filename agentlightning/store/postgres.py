@@ -479,6 +479,11 @@ class PostgresLightningStore(StoreCore):
             FROM expiring e LEFT JOIN (taken t CROSS JOIN attempt a) ON true"""
         self._sql_dequeue_any = dequeue.format(where="")
         self._sql_dequeue_run = dequeue.format(where="WHERE q.run_id = %(run)s")
+        # A claim of this attempt id, still in force (the rollout is "preparing": nobody has used it since).
+        self._sql_claimed = (
+            f"SELECT r.status, r.end_time, r.data, a.sequence_id FROM {s}.rollouts r "
+            f"JOIN {s}.attempts a ON a.rollout_id = r.rollout_id WHERE r.status = 'preparing' AND a.attempt_id = %s"
+        )
         self._sql_deadlines = (
             f"WITH watched AS MATERIALIZED ({watched}) SELECT w.config::text, a.sequence_id, a.data "
             f"FROM watched w JOIN {s}.attempts a ON a.rollout_id = w.rollout_id AND {active}"
@@ -514,7 +519,6 @@ class PostgresLightningStore(StoreCore):
         """The core's ``enqueue_rollout``, retried across a lost connection."""
         return await super().enqueue_rollout(input, mode, resources_id, config, metadata, run_id=run_id)
 
-    @_reconnecting
     async def dequeue_rollout(
         self, worker_id: str | None = None, *, run_id: str | None = None
     ) -> AttemptedRollout | None:
@@ -523,13 +527,27 @@ class PostgresLightningStore(StoreCore):
         ``FOR UPDATE SKIP LOCKED``: a rollout another worker is taking right now is skipped, not waited for.
         ``None`` when nothing is queued. One statement, one round trip: the time-limit check (StoreCore's
         ``_check_deadlines``, which runs first when an attempt has run out of time) travels with the claim.
+
+        A claim whose connection is lost is retried with the same attempt id; a retry first looks for that
+        attempt, so a claim the database committed just before the connection broke (its reply lost) is
+        returned, not left ``preparing`` with nobody working on it while the retry takes another rollout.
         """
         if self._closed:
             raise self._closed_error()
-        now = time.time()
         attempt = Attempt(
-            rollout_id="", attempt_id=new_attempt_id(), sequence_id=0, start_time=now, worker_id=worker_id
+            rollout_id="", attempt_id=new_attempt_id(), sequence_id=0, start_time=time.time(), worker_id=worker_id
         )
+        return await self._claim(attempt, run_id, [])
+
+    @_reconnecting
+    async def _claim(self, attempt: Attempt, run_id: str | None, tries: list[None]) -> AttemptedRollout | None:
+        if tries:  # a retry: the last try may have committed before its connection broke
+            with self._pool.connection() as conn:
+                earlier = conn.execute(self._sql_claimed, (attempt.attempt_id,)).fetchone()
+            if earlier is not None:
+                return self._claimed(attempt, *earlier)
+        tries.append(None)
+        now = time.time()
         params = {"run": run_id, "aid": attempt.attempt_id, "tail": attempt.model_dump_json(exclude=_NOT_IN_TAIL)}
         with self._pool.connection() as conn:
             sql = self._sql_dequeue_any if run_id is None else self._sql_dequeue_run
@@ -543,10 +561,14 @@ class PostgresLightningStore(StoreCore):
         if expired:
             self._check_deadlines()  # marks them and requeues per retry_condition; then the claim is retried
             if not claimed:
-                return await self.dequeue_rollout(worker_id, run_id=run_id)
+                return await self.dequeue_rollout(attempt.worker_id, run_id=run_id)
         if row is None or not claimed:
             return None
-        _, status, end_time, data, sequence_id = row
+        return self._claimed(attempt, *row[1:])
+
+    def _claimed(
+        self, attempt: Attempt, status: str, end_time: float | None, data: str, sequence_id: int
+    ) -> AttemptedRollout:
         rollout = _rollout_from_row(status, end_time, data)
         attempt.rollout_id, attempt.sequence_id = rollout.rollout_id, int(sequence_id)
         return self._attempted(rollout, attempt)
