@@ -64,7 +64,7 @@ import time
 import uuid
 import weakref
 from collections.abc import Awaitable, Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from typing import Any, TypeVar
 
 try:
@@ -430,6 +430,8 @@ class PostgresLightningStore(StoreCore):
                         yield
                     except BaseException:
                         if not conn.broken:
+                            with suppress(psycopg.Error):  # a statement that failed in the pipeline: raised already
+                                pipeline.sync()
                             conn.execute("ROLLBACK")
                         raise
                     conn.execute("COMMIT")
