@@ -30,6 +30,9 @@ safe under concurrency:
   leaves a finished state, so a waiter on one host wakes when a worker on another finishes (no polling).
   Time-outs and silent workers are detected by the store whenever it is used, and by waiters while they
   wait, on whichever host notices first.
+- A write transaction is pipelined (psycopg's pipeline mode): ``BEGIN``, the row writes and ``COMMIT`` travel
+  with the next statement whose result is read, so it costs one round trip per read. Rows it read (and
+  locked) are updated in place, rather than upserted.
 - Connections come from a :class:`psycopg_pool.ConnectionPool`, so threads and event loops of one process
   share a few connections; the listener has one of its own, opened on the first wait.
 - A lost connection (the database restarted, a failover, a network blip) is retried: an operation whose
@@ -61,7 +64,7 @@ import time
 import uuid
 import weakref
 from collections.abc import Awaitable, Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from typing import Any, TypeVar
 
 try:
@@ -413,32 +416,50 @@ class PostgresLightningStore(StoreCore):
 
     @contextmanager
     def _write(self) -> Iterator[None]:
+        """One transaction, pipelined: statements whose result is not read (BEGIN, the puts, COMMIT) travel
+        with the next one that is read, so a transaction costs a round trip per read, not per statement."""
         if self._closed:
             raise self._closed_error()
         with self._pool.connection() as conn:
             self._local.conn, self._local.writing = conn, True
+            self._local.read = {}  # rows read (and locked) by this transaction: key -> their data as stored
             try:
-                conn.execute("BEGIN")
-                try:
-                    yield
-                except BaseException:
-                    if not conn.broken:
-                        conn.execute("ROLLBACK")
-                    raise
-                try:
+                with conn.pipeline() as pipeline:
+                    conn.execute("BEGIN")
+                    try:
+                        yield
+                    except BaseException:
+                        if not conn.broken:
+                            with suppress(psycopg.Error):  # a statement that failed in the pipeline: raised already
+                                pipeline.sync()
+                            conn.execute("ROLLBACK")
+                        raise
                     conn.execute("COMMIT")
-                except psycopg.OperationalError as exc:
-                    if conn.broken:
-                        raise CommitOutcomeUnknownError(
-                            f"the connection to {_safe_dsn(self.dsn)} broke while committing a change; it may or "
-                            "may not have been saved: read the store to find out before repeating it"
-                        ) from exc
-                    raise
+                    try:
+                        pipeline.sync()
+                    except psycopg.OperationalError as exc:
+                        if conn.broken:
+                            raise CommitOutcomeUnknownError(
+                                f"the connection to {_safe_dsn(self.dsn)} broke while committing a change; it may "
+                                "or may not have been saved: read the store to find out before repeating it"
+                            ) from exc
+                        raise
             finally:
-                self._local.conn = None
+                self._local.conn, self._local.read = None, None
 
     def _lock_clause(self) -> str:
         return " FOR UPDATE" if getattr(self._local, "writing", False) else ""
+
+    def _remember(self, key: tuple[str, ...], data: str) -> None:
+        """Inside a write transaction: the row ``key`` exists (it was just read), holding ``data``."""
+        read: dict[tuple[str, ...], str] | None = getattr(self._local, "read", None)
+        if read is not None and getattr(self._local, "writing", False):
+            read[key] = data
+
+    def _known(self, key: tuple[str, ...]) -> str | None:
+        """The data of row ``key`` if this write transaction read it (so a put is an UPDATE), else ``None``."""
+        read: dict[tuple[str, ...], str] | None = getattr(self._local, "read", None)
+        return None if read is None else read.get(key)
 
     def _compile_sql(self) -> None:
         s = self.schema
@@ -479,6 +500,11 @@ class PostgresLightningStore(StoreCore):
             FROM expiring e LEFT JOIN (taken t CROSS JOIN attempt a) ON true"""
         self._sql_dequeue_any = dequeue.format(where="")
         self._sql_dequeue_run = dequeue.format(where="WHERE q.run_id = %(run)s")
+        # A claim of this attempt id, still in force (the rollout is "preparing": nobody has used it since).
+        self._sql_claimed = (
+            f"SELECT r.status, r.end_time, r.data, a.sequence_id FROM {s}.rollouts r "
+            f"JOIN {s}.attempts a ON a.rollout_id = r.rollout_id WHERE r.status = 'preparing' AND a.attempt_id = %s"
+        )
         self._sql_deadlines = (
             f"WITH watched AS MATERIALIZED ({watched}) SELECT w.config::text, a.sequence_id, a.data "
             f"FROM watched w JOIN {s}.attempts a ON a.rollout_id = w.rollout_id AND {active}"
@@ -514,7 +540,6 @@ class PostgresLightningStore(StoreCore):
         """The core's ``enqueue_rollout``, retried across a lost connection."""
         return await super().enqueue_rollout(input, mode, resources_id, config, metadata, run_id=run_id)
 
-    @_reconnecting
     async def dequeue_rollout(
         self, worker_id: str | None = None, *, run_id: str | None = None
     ) -> AttemptedRollout | None:
@@ -523,13 +548,27 @@ class PostgresLightningStore(StoreCore):
         ``FOR UPDATE SKIP LOCKED``: a rollout another worker is taking right now is skipped, not waited for.
         ``None`` when nothing is queued. One statement, one round trip: the time-limit check (StoreCore's
         ``_check_deadlines``, which runs first when an attempt has run out of time) travels with the claim.
+
+        A claim whose connection is lost is retried with the same attempt id; a retry first looks for that
+        attempt, so a claim the database committed just before the connection broke (its reply lost) is
+        returned, not left ``preparing`` with nobody working on it while the retry takes another rollout.
         """
         if self._closed:
             raise self._closed_error()
-        now = time.time()
         attempt = Attempt(
-            rollout_id="", attempt_id=new_attempt_id(), sequence_id=0, start_time=now, worker_id=worker_id
+            rollout_id="", attempt_id=new_attempt_id(), sequence_id=0, start_time=time.time(), worker_id=worker_id
         )
+        return await self._claim(attempt, run_id, [])
+
+    @_reconnecting
+    async def _claim(self, attempt: Attempt, run_id: str | None, tries: list[None]) -> AttemptedRollout | None:
+        if tries:  # a retry: the last try may have committed before its connection broke
+            with self._pool.connection() as conn:
+                earlier = conn.execute(self._sql_claimed, (attempt.attempt_id,)).fetchone()
+            if earlier is not None:
+                return self._claimed(attempt, *earlier)
+        tries.append(None)
+        now = time.time()
         params = {"run": run_id, "aid": attempt.attempt_id, "tail": attempt.model_dump_json(exclude=_NOT_IN_TAIL)}
         with self._pool.connection() as conn:
             sql = self._sql_dequeue_any if run_id is None else self._sql_dequeue_run
@@ -543,10 +582,14 @@ class PostgresLightningStore(StoreCore):
         if expired:
             self._check_deadlines()  # marks them and requeues per retry_condition; then the claim is retried
             if not claimed:
-                return await self.dequeue_rollout(worker_id, run_id=run_id)
+                return await self.dequeue_rollout(attempt.worker_id, run_id=run_id)
         if row is None or not claimed:
             return None
-        _, status, end_time, data, sequence_id = row
+        return self._claimed(attempt, *row[1:])
+
+    def _claimed(
+        self, attempt: Attempt, status: str, end_time: float | None, data: str, sequence_id: int
+    ) -> AttemptedRollout:
         rollout = _rollout_from_row(status, end_time, data)
         attempt.rollout_id, attempt.sequence_id = rollout.rollout_id, int(sequence_id)
         return self._attempted(rollout, attempt)
@@ -588,7 +631,10 @@ class PostgresLightningStore(StoreCore):
     def _get_rollout(self, rollout_id: str) -> Rollout | None:
         sql = f"SELECT status, end_time, data FROM {self.schema}.rollouts WHERE rollout_id = %s{self._lock_clause()}"
         row = self._conn().execute(sql, (rollout_id,)).fetchone()
-        return None if row is None else _rollout_from_row(*row)
+        if row is None:
+            return None
+        self._remember(("r", rollout_id), row[2])
+        return _rollout_from_row(*row)
 
     def _get_rollouts(self, rollout_ids: list[str]) -> dict[str, Rollout]:
         rows = self._conn().execute(
@@ -641,21 +687,33 @@ class PostgresLightningStore(StoreCore):
         return [_rollout_from_row(*row) for row in rows]
 
     def _put_rollout(self, rollout: Rollout) -> None:
-        self._conn().execute(
-            f"INSERT INTO {self.schema}.rollouts (rollout_id, status, end_time, mode, run_id, has_deadline, data) "
-            "VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT (rollout_id) DO UPDATE SET status = excluded.status, "
-            "end_time = excluded.end_time, mode = excluded.mode, run_id = excluded.run_id, "
-            "has_deadline = excluded.has_deadline, data = excluded.data",
-            (
-                rollout.rollout_id,
-                rollout.status,
-                rollout.end_time,
-                rollout.mode,
-                getattr(rollout, "run_id", None),
-                has_deadline(rollout.config),
-                _dump(rollout),
-            ),
-        )
+        # A row this transaction read (and locked) is updated in place, its JSON only when it changed (a status
+        # change alone touches two columns); a new one is inserted. An upsert costs the server twice as much.
+        s, rid = self.schema, rollout.rollout_id
+        data = _dump(rollout)
+        known = self._known(("r", rid))
+        if known is None:
+            self._conn().execute(
+                f"INSERT INTO {s}.rollouts (rollout_id, status, end_time, mode, run_id, has_deadline, data) "
+                "VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT (rollout_id) DO UPDATE SET status = excluded.status, "
+                "end_time = excluded.end_time, mode = excluded.mode, run_id = excluded.run_id, "
+                "has_deadline = excluded.has_deadline, data = excluded.data",
+                (rid, rollout.status, rollout.end_time, rollout.mode, getattr(rollout, "run_id", None),
+                 has_deadline(rollout.config), data),
+            )  # fmt: skip
+        elif known == data:
+            self._conn().execute(
+                f"UPDATE {s}.rollouts SET status = %s, end_time = %s WHERE rollout_id = %s",
+                (rollout.status, rollout.end_time, rid),
+            )
+        else:
+            self._conn().execute(
+                f"UPDATE {s}.rollouts SET status = %s, end_time = %s, mode = %s, run_id = %s, has_deadline = %s, "
+                "data = %s WHERE rollout_id = %s",
+                (rollout.status, rollout.end_time, rollout.mode, getattr(rollout, "run_id", None),
+                 has_deadline(rollout.config), data, rid),
+            )  # fmt: skip
+        self._remember(("r", rid), data)
 
     def _queue_push(self, rollout_id: str) -> None:
         s = self.schema
@@ -691,7 +749,10 @@ class PostgresLightningStore(StoreCore):
             )
             .fetchone()
         )
-        return None if row is None else _attempt_from_row(*row)
+        if row is None:
+            return None
+        self._remember(("a", rollout_id, attempt_id), row[1])
+        return _attempt_from_row(*row)
 
     def _get_attempts(self, rollout_id: str) -> list[Attempt]:
         rows = self._conn().execute(
@@ -713,12 +774,22 @@ class PostgresLightningStore(StoreCore):
         return None if row is None else _attempt_from_row(*row)
 
     def _put_attempt(self, attempt: Attempt) -> None:
-        self._conn().execute(
-            f"INSERT INTO {self.schema}.attempts (rollout_id, attempt_id, sequence_id, status, data) "
-            "VALUES (%s, %s, %s, %s, %s) ON CONFLICT (rollout_id, attempt_id) DO UPDATE SET "
-            "sequence_id = excluded.sequence_id, status = excluded.status, data = excluded.data",
-            (attempt.rollout_id, attempt.attempt_id, attempt.sequence_id, attempt.status, _dump(attempt)),
-        )
+        key = ("a", attempt.rollout_id, attempt.attempt_id)
+        data = _dump(attempt)
+        if self._known(key) is None:
+            self._conn().execute(
+                f"INSERT INTO {self.schema}.attempts (rollout_id, attempt_id, sequence_id, status, data) "
+                "VALUES (%s, %s, %s, %s, %s) ON CONFLICT (rollout_id, attempt_id) DO UPDATE SET "
+                "sequence_id = excluded.sequence_id, status = excluded.status, data = excluded.data",
+                (attempt.rollout_id, attempt.attempt_id, attempt.sequence_id, attempt.status, data),
+            )
+        else:  # read by this transaction, under its rollout's row lock: it is there
+            self._conn().execute(
+                f"UPDATE {self.schema}.attempts SET sequence_id = %s, status = %s, data = %s "
+                "WHERE rollout_id = %s AND attempt_id = %s",
+                (attempt.sequence_id, attempt.status, data, attempt.rollout_id, attempt.attempt_id),
+            )
+        self._remember(key, data)
 
     def _deadline_candidates(self) -> list[tuple[RolloutConfig, Attempt]]:
         return [_candidate(*row) for row in self._conn().execute(self._sql_deadlines)]
@@ -747,20 +818,14 @@ class PostgresLightningStore(StoreCore):
         return [span.model_dump_json(exclude=_NO_SEQUENCE) for span in spans]
 
     def _insert_spans(self, spans: list[Span], encoded: list[str]) -> None:
+        # executemany in the write transaction's pipeline: the rows stream without a round trip each
+        # (COPY cannot run in a pipeline; one INSERT of unnest()ed arrays costs more to adapt and to plan).
         rows = [(s.rollout_id, s.attempt_id, s.sequence_id, data) for s, data in zip(spans, encoded, strict=True)]
         with self._conn().cursor() as cursor:
-            if len(rows) == 1:
-                cursor.execute(
-                    f"INSERT INTO {self.schema}.spans (rollout_id, attempt_id, sequence_id, data) "
-                    "VALUES (%s, %s, %s, %s)",
-                    rows[0],
-                )
-                return
-            with cursor.copy(
-                f"COPY {self.schema}.spans (rollout_id, attempt_id, sequence_id, data) FROM STDIN"
-            ) as copy:
-                for row in rows:
-                    copy.write_row(row)
+            cursor.executemany(
+                f"INSERT INTO {self.schema}.spans (rollout_id, attempt_id, sequence_id, data) VALUES (%s, %s, %s, %s)",
+                rows,
+            )
 
     def _select_spans(self, rollout_id: str, attempt_id: str | None) -> list[Span]:
         s = self.schema

@@ -83,6 +83,23 @@ def _rewards(store: Any, rollouts: list[agl.Rollout]) -> list[float | None]:
     return [agl.find_final_reward(asyncio.run(store.query_spans(r.rollout_id))) for r in rollouts]
 
 
+def _fresh_database(postgres_server: Any) -> str:
+    import psycopg
+
+    name = f"w_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(postgres_server.dsn(), autocommit=True) as conn:
+        conn.execute(f"CREATE DATABASE {name}")
+    return str(postgres_server.dsn(name))
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def shared_store(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Where the workers and the test meet: a SQLite file, or a fresh database of the session's PostgreSQL."""
+    if request.param == "sqlite":
+        return str(tmp_path / "store.db")
+    return _fresh_database(request.getfixturevalue("postgres_server"))
+
+
 @pytest.mark.slow
 def test_trainer_with_no_runners_is_served_by_two_worker_processes(tmp_path: Path) -> None:
     db = str(tmp_path / "store.db")
@@ -101,9 +118,9 @@ def test_trainer_with_no_runners_is_served_by_two_worker_processes(tmp_path: Pat
 
 
 @pytest.mark.slow
-def test_sigterm_lets_the_current_attempt_finish_and_exits_0(tmp_path: Path) -> None:
-    db = str(tmp_path / "store.db")
-    with SqliteLightningStore(db) as store:
+def test_sigterm_lets_the_current_attempt_finish_and_exits_0(tmp_path: Path, shared_store: str) -> None:
+    db = shared_store
+    with agl.store.open_store(db) as store:
         asyncio.run(store.add_resources(RESOURCES))
         rollout = asyncio.run(store.enqueue_rollout({"n": 5, "sleep": 2}, run_id="r"))
         queued = asyncio.run(store.enqueue_rollout({"n": 6}, run_id="r"))
@@ -143,13 +160,15 @@ def test_a_second_sigterm_abandons_the_attempt_which_is_then_found_unresponsive(
 
 
 @pytest.mark.slow
-def test_a_worker_killed_mid_rollout_is_found_unresponsive_and_another_worker_retries(tmp_path: Path) -> None:
-    db = str(tmp_path / "store.db")
+def test_a_worker_killed_mid_rollout_is_found_unresponsive_and_another_worker_retries(
+    tmp_path: Path, shared_store: str
+) -> None:
+    db = shared_store
     folder_a, folder_b = tmp_path / "host-a", tmp_path / "host-b"
     folder_a.mkdir()
     folder_b.mkdir()
     config = {"unresponsive_seconds": 1.0, "max_attempts": 2, "retry_condition": ["unresponsive"]}
-    with SqliteLightningStore(db) as store:
+    with agl.store.open_store(db) as store:
         asyncio.run(store.add_resources(RESOURCES))
         slow = asyncio.run(store.enqueue_rollout({"n": 3, "sleep": 3600}, config=config, run_id="r"))
         host_a = _worker(folder_a, db)
@@ -175,12 +194,7 @@ def test_a_worker_killed_mid_rollout_is_found_unresponsive_and_another_worker_re
 
 
 def test_postgres_trainer_and_workers_on_one_database(tmp_path: Path, postgres_server: Any) -> None:
-    import psycopg
-
-    name = f"w_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(postgres_server.dsn(), autocommit=True) as conn:
-        conn.execute(f"CREATE DATABASE {name}")
-    url = postgres_server.dsn(name)
+    url = _fresh_database(postgres_server)
     worker = _worker(tmp_path, url, "-n", "2")  # no --run-id: takes any run's rollouts
     try:
         store = agl.store.open_store(url)
