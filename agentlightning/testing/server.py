@@ -90,6 +90,11 @@ class Reply:
     """Chat stream: start with Azure's prompt-filter chunk (``"id": ""``, ``"model": ""``, no choices)."""
     headers: dict[str, str] = field(default_factory=dict)
     """Extra response headers (a ``set-cookie``, rate-limit headers, ...)."""
+    body: bytes | None = None
+    """Served as is, whatever the request (broken JSON, odd SSE streams: the fuzz tests), with ``content_type``."""
+    content_type: str = "application/json"
+    truncate_to: int | None = None
+    """With ``body``: announce the whole length but send only this many bytes, then drop the connection."""
 
     @classmethod
     def error(cls, status: int, message: str, type: str = "invalid_request_error", code: str | None = None) -> Reply:
@@ -148,6 +153,9 @@ class _Handler(BaseHTTPRequestHandler):
         reply = owner._next_reply()
         if reply.delay:
             time.sleep(reply.delay)
+        if reply.body is not None:
+            self._raw(reply, reply.body)
+            return
         if reply.status >= 400:
             error = reply.error_body or {"error": {"message": "error", "type": "server_error"}}
             self._json(reply.status, error, reply.headers)
@@ -187,6 +195,20 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("x-request-id", f"req_{self.server.owner._request_count}")
         self.end_headers()
         self.wfile.write(data)
+
+    def _raw(self, reply: Reply, data: bytes) -> None:
+        self.send_response(reply.status)
+        self.send_header("content-type", reply.content_type)
+        self.send_header("content-length", str(len(data)))
+        self.end_headers()
+        if reply.truncate_to is None:
+            self.wfile.write(data)
+            return
+        self.wfile.write(data[: reply.truncate_to])
+        self.wfile.flush()
+        self.close_connection = True
+        with contextlib.suppress(OSError):
+            self.connection.shutdown(socket.SHUT_RDWR)
 
     def _chunk(self, data: bytes) -> None:
         self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))

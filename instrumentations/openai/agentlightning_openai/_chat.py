@@ -11,7 +11,7 @@ attributes from the returned model objects. Token ids are read where vLLM-style 
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeGuard
 
 from agentlightning.instrumentation import Invocation
 from agentlightning.instrumentation.messages import (
@@ -144,6 +144,15 @@ def _tool_calls(calls: list[dict[str, Any]], capture: bool) -> str:
     return dumps([{k: call.get(k) for k in keys} for call in calls])
 
 
+def _is_index(value: Any) -> TypeGuard[int]:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _finish_reason(choice: Any) -> str:
+    reason = getattr(choice, "finish_reason", None)
+    return reason if isinstance(reason, str) else ""
+
+
 def chat_response_attributes(result: Any, capture: bool) -> dict[str, Any]:
     attributes: dict[str, Any] = {}
     response_id = getattr(result, "id", None)
@@ -153,7 +162,9 @@ def chat_response_attributes(result: Any, capture: bool) -> dict[str, Any]:
     if model:
         attributes[GEN_AI_RESPONSE_MODEL] = model
     choices = getattr(result, "choices", None) or ()
-    attributes[GEN_AI_RESPONSE_FINISH_REASONS] = tuple(c.finish_reason or "" for c in choices)
+    if not isinstance(choices, (list, tuple)):  # openai keeps a malformed body's values as they came
+        choices = ()
+    attributes[GEN_AI_RESPONSE_FINISH_REASONS] = tuple(_finish_reason(c) for c in choices)
     attributes.update(usage_attributes(getattr(result, "usage", None)))
     first = choices[0] if choices else None
     attributes.update(_token_ids(result, first))
@@ -165,14 +176,16 @@ def chat_response_attributes(result: Any, capture: bool) -> dict[str, Any]:
             function = getattr(call, "function", None)
             flat.append(
                 {
-                    "id": call.id,
+                    "id": getattr(call, "id", None),
                     "name": getattr(function, "name", None),
                     "arguments": getattr(function, "arguments", None),
                 }
             )
         attributes[AGL_TOOL_CALLS] = _tool_calls(flat, capture)
     if capture:
-        attributes[GEN_AI_OUTPUT_MESSAGES] = dumps([chat_output_message(c.message, c.finish_reason) for c in choices])
+        attributes[GEN_AI_OUTPUT_MESSAGES] = dumps(
+            [chat_output_message(getattr(c, "message", None), _finish_reason(c)) for c in choices]
+        )
     return attributes
 
 
@@ -210,43 +223,56 @@ class ChatStreamHandler:
         usage = getattr(chunk, "usage", None)
         if usage is not None:
             self.usage = usage
-        for choice in getattr(chunk, "choices", None) or ():
-            state = self.choices.get(choice.index)
+        choices = getattr(chunk, "choices", None)
+        for choice in choices if isinstance(choices, list) else ():
+            index = getattr(choice, "index", None)
+            if not _is_index(index):  # a malformed chunk (openai keeps its values as they came): skip it
+                continue
+            state = self.choices.get(index)
             if state is None:
-                state = self.choices[choice.index] = _ChoiceState()
-            if choice.finish_reason:
-                state.finish_reason = choice.finish_reason
-            if choice.index == 0:
-                ids = field(choice, "token_ids")
+                state = self.choices[index] = _ChoiceState()
+            reason = _finish_reason(choice)
+            if reason:
+                state.finish_reason = reason
+            if index == 0:
+                ids = int_list(field(choice, "token_ids"))
                 if ids:
                     self.response_token_ids.extend(ids)
-            delta = choice.delta
+            delta = getattr(choice, "delta", None)
             if delta is None:
                 continue
-            if delta.role:
-                state.role = delta.role
+            role = getattr(delta, "role", None)
+            if role and isinstance(role, str):
+                state.role = role
             if self.capture:
-                if delta.content:
-                    state.content.append(delta.content)
+                content = getattr(delta, "content", None)
+                if content and isinstance(content, str):
+                    state.content.append(content)
                 refusal = field(delta, "refusal")
-                if refusal:
+                if refusal and isinstance(refusal, str):
                     state.refusal.append(refusal)
-            for tool_call in delta.tool_calls or ():
+            tool_calls = getattr(delta, "tool_calls", None)
+            for tool_call in tool_calls if isinstance(tool_calls, list) else ():
                 self._tool_delta(state, tool_call)
 
     @staticmethod
     def _tool_delta(state: _ChoiceState, delta: Any) -> None:
-        entry = state.tool_calls.get(delta.index)
+        index = getattr(delta, "index", None)
+        if not _is_index(index):
+            return
+        entry = state.tool_calls.get(index)
         if entry is None:
-            entry = state.tool_calls[delta.index] = {"id": None, "name": None, "arguments": ""}
-        if delta.id:
-            entry["id"] = delta.id
-        function = delta.function
+            entry = state.tool_calls[index] = {"id": None, "name": None, "arguments": ""}
+        call_id = getattr(delta, "id", None)
+        if call_id and isinstance(call_id, str):
+            entry["id"] = call_id
+        function = getattr(delta, "function", None)
         if function is not None:
-            if function.name:
-                entry["name"] = function.name
-            if function.arguments:
-                entry["arguments"] += function.arguments
+            name, arguments = getattr(function, "name", None), getattr(function, "arguments", None)
+            if name and isinstance(name, str):
+                entry["name"] = name
+            if arguments and isinstance(arguments, str):
+                entry["arguments"] += arguments
 
     def attributes(self) -> dict[str, Any]:
         attributes: dict[str, Any] = {}
