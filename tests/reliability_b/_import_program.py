@@ -38,6 +38,40 @@ def call() -> object:
 
         model = ChatOpenAI(model="m", base_url=base_url, api_key="test-key", max_retries=0)  # type: ignore[arg-type]
         return model.invoke("hi").content
+    if plugin == "autogen":  # the model clients are patched as autogen_ext defines them (__init_subclass__)
+        import asyncio
+
+        from autogen_core.models import ModelFamily, ModelInfo, UserMessage
+        from autogen_ext.models.openai import OpenAIChatCompletionClient
+
+        info = ModelInfo(
+            vision=False, function_calling=False, json_output=False, family=ModelFamily.UNKNOWN, structured_output=False
+        )
+        client = OpenAIChatCompletionClient(
+            model="scripted-model", base_url=base_url, api_key="test-key", model_info=info, max_retries=0
+        )
+
+        async def create() -> object:
+            try:
+                result = await client.create([UserMessage(content="hi", source="user")])
+                return result.content
+            finally:
+                await client.close()
+
+        return asyncio.run(create())
+    if plugin == "agentops":  # its patches go on at instrument and come off at uninstrument
+        from agentops.sdk.decorators import operation
+
+        @operation
+        def double(value: int) -> int:
+            return 2 * value
+
+        value = double(21)
+        if os.environ.get("AL_TRACED") == "1":
+            from agentlightning.instrumentation import uninstrument_all
+
+            uninstrument_all()
+        return value
     raise SystemExit(f"unknown plugin {plugin!r}")
 
 

@@ -34,7 +34,12 @@ from ._scenarios import SCENARIOS, Scenario, outcome
 
 SITES = discover_sites()
 PROGRAM = Path(__file__).with_name("_import_program.py")
-IMPORT_PROGRAMS = {"openai": "openai", "langchain": "langchain_openai"}  # plugin -> framework module it needs
+IMPORT_PROGRAMS = {
+    "openai": "openai",
+    "langchain": "langchain_openai",
+    "autogen": "autogen_ext.models.openai",
+    "agentops": "agentops",
+}  # plugin -> framework module it needs
 
 
 def _framework_of(site: GuardSite) -> str | None:

@@ -135,7 +135,9 @@ def cancellable(tracer: Any, config: Any, operation: Operation) -> Any:
     failing it. Used for agent runs, model calls and tool runs; generators get the same from their handlers."""
     from agentlightning.instrumentation import guard, is_suppressed
 
-    site = guard(f"autogen.{operation.kind}")
+    # Literal site names, one per kind, so the fault tests (agentlightning.testing.faults) find and cover each.
+    sites = {"agent": guard("autogen.agent"), "llm": guard("autogen.llm"), "tool": guard("autogen.tool")}
+    site = sites[operation.kind]
     begin, done = operation.begin, operation.done
 
     def factory(switch: Any) -> Any:
