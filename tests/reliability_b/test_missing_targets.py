@@ -66,7 +66,18 @@ def test_every_target_of_this_version_is_patched_or_named_in_a_debug_line(
         assert named[0].levelno == (logging.WARNING if patch.required else logging.DEBUG)
     assert len(lines) == len(missing)
     # what this version has is wrapped (LangChain's plugin wraps nothing: its handler comes through a hook)
-    assert len(instrumentor._applied) <= len(patches) - len(missing) - len(absent)
+    # AutoGen's plugin also patches create/create_stream on every ChatCompletionClient subclass it finds or sees
+    # defined (its README says why): those are not in the declared list, so they are not counted against it.
+    declared = [
+        a
+        for a in instrumentor._applied.values()
+        if not (
+            plugin == "autogen"
+            and a.attribute in ("create", "create_stream")
+            and a.owner.__name__ != "ChatCompletionClient"
+        )
+    ]
+    assert len(declared) <= len(patches) - len(missing) - len(absent)
     assert instrumentor._applied or not patches
 
 
