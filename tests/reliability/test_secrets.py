@@ -29,7 +29,9 @@ from agentlightning.tracer.otel import OtelTracer
 
 REPO = Path(__file__).resolve().parents[2]
 
-API_KEY = "sk-agl-SECRET-api-key-0001"
+# Made up, never a real key: key-shaped (the "sk-" prefix) so the scans below look for what a real one looks
+# like, and built at run time so no key-shaped literal sits in the repository for secret scanners to flag.
+API_KEY = "-".join(("sk", "agl", "FAKE", "test", "key", "0001"))
 ORGANIZATION = "org-SECRET-organization-0002"
 COOKIE = "session=SECRET-cookie-0003"
 GATEWAY = "SECRET-gateway-token-0004"

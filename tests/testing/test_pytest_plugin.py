@@ -212,7 +212,7 @@ def test_credential_headers_never_reach_the_cassette(tmp_path: Path) -> None:
 
     path = tmp_path / "session.yaml"
     secrets = {
-        "Helicone-Auth": "Bearer sk-helicone-SECRET1",
+        "Helicone-Auth": "Bearer " + "-".join(("sk", "helicone", "SECRET1")),  # made up; no key-shaped literal
         "Ocp-Apim-Subscription-Key": "apim-SECRET2",
         "x-portkey-api-key": "pk-SECRET3",
         "Proxy-Authorization": "Basic SECRET4",
