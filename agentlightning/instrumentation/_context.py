@@ -112,10 +112,21 @@ def unregister_pending(key: tuple[int, int], invocation: Invocation) -> None:
             del _PENDING[key]
 
 
+_LEAN_SPAN: type | None = None
+
+
+def _lean_span_type() -> type:
+    global _LEAN_SPAN
+    from agentlightning.tracer.lean import LeanSpan
+
+    _LEAN_SPAN = LeanSpan
+    return LeanSpan
+
+
 def _foreign_llm_span() -> Span | None:
     span: Any = _get_current().get(_SPAN_KEY) if _SPAN_KEY is not None else _get_current_span()
-    if span is None or not span.is_recording():
-        return None
+    if span is None or type(span) is (_LEAN_SPAN or _lean_span_type()) or not span.is_recording():
+        return None  # a lean span is ours: our LLM spans are found through _LLM, the rest are not LLM spans
     client = getattr(span, "kind", None) is SpanKind.CLIENT
     attributes = getattr(span, "attributes", None)
     if not attributes:

@@ -252,6 +252,18 @@ class Invocation:
                 self._end(attributes, None)
 
 
+_LEAN: Callable[..., Any] | None = None
+
+
+def _load_lean() -> Callable[..., Any]:
+    """``agentlightning.tracer.lean.lean_start``, imported at the first span (it imports the SDK)."""
+    global _LEAN
+    from agentlightning.tracer.lean import lean_start
+
+    _LEAN = lean_start
+    return lean_start
+
+
 def _start(
     tracer: Tracer,
     kind: Kind,
@@ -265,7 +277,10 @@ def _start(
         span_kind = SpanKind.CLIENT if kind == "llm" else SpanKind.INTERNAL
     # (``None`` first: ``trace.Span`` is an ABC, and an isinstance check against one is not cheap)
     context = None if parent is None else _set_span_in_context(parent) if isinstance(parent, trace.Span) else parent
-    span = tracer.start_span(name, context=context, kind=span_kind, attributes=attributes)
+    lean = _LEAN or _load_lean()
+    span = lean(tracer, name, context, span_kind, attributes)  # the SDK's span, made with less work
+    if span is None:
+        span = tracer.start_span(name, context=context, kind=span_kind, attributes=attributes)
     return Invocation(span, kind, capture)
 
 

@@ -32,7 +32,7 @@ from opentelemetry import context as otel_context
 from opentelemetry import trace as trace_api
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.sampling import ALWAYS_ON
-from opentelemetry.trace import Status, StatusCode
+from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from agentlightning import semconv
 from agentlightning._config import option_value
@@ -44,6 +44,7 @@ from ._state import _CURRENT, TraceState
 from ._threads import install_context_propagation
 from ._writer import SpanWriter
 from .base import Tracer
+from .lean import lean_start
 
 if TYPE_CHECKING:
     from opentelemetry.trace import Span as OtelSpan
@@ -382,7 +383,9 @@ class _TraceContext:
         if state.name is not None:
             attributes[semconv.AGL_TRACE_NAME] = state.name
         self._parent = otel_context.get_current()
-        root = tracer.start_span(semconv.AGL_ROLLOUT, context=self._parent, attributes=attributes)
+        root = lean_start(tracer, semconv.AGL_ROLLOUT, self._parent, SpanKind.INTERNAL, attributes)
+        if root is None:
+            root = tracer.start_span(semconv.AGL_ROLLOUT, context=self._parent, attributes=attributes)
         self._root = root
         self._otel_token = otel_context.attach(trace_api.set_span_in_context(root, self._parent))
         return tracer
