@@ -59,6 +59,7 @@ from agentlightning import semconv
 from agentlightning._config import option_value
 from agentlightning._utils import DeadlineExceeded, run_in_daemon_thread, wait_for
 from agentlightning.emitter import check_number
+from agentlightning.tracer._state import attempt_known
 from agentlightning.types import (
     TERMINAL_ATTEMPT_STATUSES,
     TERMINAL_ROLLOUT_STATUSES,
@@ -290,15 +291,17 @@ class LitAgentRunner(Generic[T_task]):
         try:
             resources = await self._resources(rollout)
             await self._call_hooks("on_trace_start", agent=agent, runner=self, tracer=tracer, rollout=rollout)
-            async with tracer.trace_context(
-                f"rollout {rollout_id}",
-                store=store,
-                rollout_id=rollout_id,
-                attempt_id=attempt_id,
-                capture_content=self.capture_content,
-            ):
-                await self._call_hooks("on_rollout_start", agent=agent, runner=self, rollout=rollout)
-                status = await self._run_agent(rollout, resources)
+            # update_attempt just found the attempt: the trace context need not check that it exists.
+            with attempt_known(store, rollout_id, attempt_id):
+                async with tracer.trace_context(
+                    f"rollout {rollout_id}",
+                    store=store,
+                    rollout_id=rollout_id,
+                    attempt_id=attempt_id,
+                    capture_content=self.capture_content,
+                ):
+                    await self._call_hooks("on_rollout_start", agent=agent, runner=self, rollout=rollout)
+                    status = await self._run_agent(rollout, resources)
         except asyncio.CancelledError:
             cancelled = True
             raise
@@ -427,6 +430,11 @@ class LitAgentRunner(Generic[T_task]):
 
     async def _finish_attempt(self, rollout_id: str, attempt_id: str, status: AttemptStatus) -> None:
         """Set the attempt's outcome unless the store already ended it (a timeout it detected, say)."""
+        ender = getattr(self.store, "_attempt_ender", None)  # one transaction, where the store offers it
+        end = ender() if callable(ender) else None
+        if end is not None:
+            await end(rollout_id, attempt_id, status)
+            return
         attempts = await self.store.query_attempts(rollout_id)
         current = next((a for a in attempts if a.attempt_id == attempt_id), None)
         if current is not None and current.status in TERMINAL_ATTEMPT_STATUSES:

@@ -8,8 +8,9 @@ a backend implements: it only decides where the models live.
 from __future__ import annotations
 
 import asyncio
+import math
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from typing import Any, TypeVar
 
@@ -33,10 +34,13 @@ __all__ = [
     "QUEUED_ROLLOUT_STATUSES",
     "RESOURCES_ADAPTER",
     "StorageBackend",
+    "Waiter",
     "Waiters",
     "deadline_status",
     "has_deadline",
+    "next_deadline",
     "rollout_status_for_attempt",
+    "shortest_limit",
     "wait_event",
     "wake_interval",
 ]
@@ -81,6 +85,20 @@ def deadline_status(config: RolloutConfig, attempt: Attempt, now: float) -> Atte
     return None
 
 
+def next_deadline(config: RolloutConfig, attempt: Attempt) -> float:
+    """The earliest time at which :func:`deadline_status` may call the active ``attempt`` out of time.
+
+    ``inf`` when its config sets no limit. The store skips its time-limit scans until the earliest of these.
+    """
+    due = math.inf
+    if config.timeout_seconds is not None:
+        due = attempt.start_time + config.timeout_seconds
+    if config.unresponsive_seconds is not None:
+        since = attempt.last_heartbeat_time if attempt.last_heartbeat_time is not None else attempt.start_time
+        due = min(due, since + config.unresponsive_seconds)
+    return due
+
+
 def rollout_status_for_attempt(rollout: Rollout, attempt: Attempt) -> RolloutStatus | None:
     """The status the rollout takes when its *latest* attempt takes ``attempt.status``; ``None``: leave it.
 
@@ -105,59 +123,105 @@ def rollout_status_for_attempt(rollout: Rollout, attempt: Attempt) -> RolloutSta
     return "failed"
 
 
-def wake_interval(configs: list[RolloutConfig]) -> float | None:
-    """How often a waiter re-checks time limits for rollouts with these configs; ``None`` if none has a limit.
+def shortest_limit(config: RolloutConfig) -> float | None:
+    """The shorter of ``timeout_seconds`` and ``unresponsive_seconds``; ``None`` if neither is set."""
+    limits = [v for v in (config.timeout_seconds, config.unresponsive_seconds) if v is not None]
+    return min(limits) if limits else None
+
+
+def wake_interval(shortest: float) -> float | None:
+    """How often a waiter re-checks time limits when the shortest limit of its rollouts is ``shortest``
+    (``inf``: none has a limit, and the answer is ``None``).
 
     A quarter of the shortest limit, kept between 10 ms and 1 s: prompt enough for a 0.1 s time-out,
     cheap for a 10 min one.
     """
-    limits = [v for c in configs for v in (c.timeout_seconds, c.unresponsive_seconds) if v is not None]
-    if not limits:
+    if shortest == math.inf:
         return None
-    shortest = min(limits)
     return min(_MAX_TICK, max(_MIN_TICK, shortest / 4))
+
+
+class Waiter:
+    """One waiter of :class:`Waiters`: its event, and which rollouts changed since it last looked."""
+
+    __slots__ = ("_changed", "_lock", "event", "interest", "loop", "thread")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, interest: frozenset[str] | None, lock: threading.Lock) -> None:
+        self.loop = loop
+        self.thread = threading.get_ident()
+        self.event = asyncio.Event()
+        self.interest = interest
+        self._lock = lock
+        self._changed: set[str] | None = set()
+
+    def take_changes(self) -> set[str] | None:
+        """The rollouts (of its interest) that changed since the last call; ``None``: unknown, re-read them all."""
+        with self._lock:
+            changed, self._changed = self._changed, set()
+        return changed
+
+    def _note(self, rollout_ids: Iterable[str] | None) -> bool:
+        """Record a change (called under the lock); whether it concerns this waiter."""
+        if rollout_ids is None:
+            self._changed = None
+            return True
+        interest = self.interest
+        relevant = [rid for rid in rollout_ids if interest is None or rid in interest]
+        if not relevant:
+            return False
+        if self._changed is not None:
+            self._changed.update(relevant)
+        return True
 
 
 class Waiters:
     """Coroutines waiting for a rollout status change, on any event loop in any thread.
 
-    Each waiter is an :class:`asyncio.Event` and the loop it belongs to. :meth:`notify_all` may be
-    called from any thread: it sets every event through ``loop.call_soon_threadsafe``, so a waiter
-    wakes on its own loop. A waiter whose loop has closed is dropped.
+    Each waiter is an :class:`asyncio.Event`, the loop it belongs to and the rollouts it waits for.
+    :meth:`notify_all` may be called from any thread: it sets the events of the waiters it concerns (through
+    ``loop.call_soon_threadsafe`` from another thread), so a waiter wakes on its own loop, and tells each
+    which of its rollouts changed. A waiter whose loop has closed is dropped.
 
     Usage::
 
-        with waiters.waiter() as event:
-            event.clear(); ...check...; await event.wait()
+        with waiters.waiter(rollout_ids) as waiter:
+            waiter.event.clear(); changed = waiter.take_changes(); ...check...; await waiter.event.wait()
     """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._items: dict[int, tuple[asyncio.AbstractEventLoop, asyncio.Event]] = {}
+        self._items: dict[int, Waiter] = {}
         self._next = 0
 
     @contextmanager
-    def waiter(self) -> Iterator[asyncio.Event]:
-        """Register an event on the running loop for as long as the ``with`` block lasts."""
+    def waiter(self, rollout_ids: Iterable[str] | None = None) -> Iterator[Waiter]:
+        """Register a waiter on the running loop (for ``rollout_ids``; ``None``: any) while the block lasts."""
         loop = asyncio.get_running_loop()
-        event = asyncio.Event()
+        waiter = Waiter(loop, None if rollout_ids is None else frozenset(rollout_ids), self._lock)
         with self._lock:
             key = self._next
             self._next += 1
-            self._items[key] = (loop, event)
+            self._items[key] = waiter
         try:
-            yield event
+            yield waiter
         finally:
             with self._lock:
                 self._items.pop(key, None)
 
-    def notify_all(self) -> None:
-        """Wake every waiter. Safe from any thread, including from inside a waiter's own loop."""
+    def notify_all(self, rollout_ids: Iterable[str] | None = None) -> None:
+        """Wake the waiters of ``rollout_ids`` (``None``: unknown changes, wake all). Safe from any thread."""
+        ids = None if rollout_ids is None else list(rollout_ids)
         with self._lock:
-            items = list(self._items.items())
-        for key, (loop, event) in items:
+            woken = [(key, waiter) for key, waiter in self._items.items() if waiter._note(ids)]
+        if not woken:
+            return
+        here = threading.get_ident()
+        for key, waiter in woken:
             try:
-                loop.call_soon_threadsafe(event.set)
+                if waiter.thread == here and waiter.loop.is_running():
+                    waiter.event.set()  # its own loop's thread: no cross-thread wake-up needed
+                else:
+                    waiter.loop.call_soon_threadsafe(waiter.event.set)
             except RuntimeError:  # the loop is closed: nobody will ever wait on this event again
                 with self._lock:
                     self._items.pop(key, None)
@@ -208,10 +272,11 @@ class StorageBackend:
         """The existing ones among ``rollout_ids``, by id."""
         raise NotImplementedError
 
-    def _get_rollout_states(self, rollout_ids: list[str]) -> dict[str, tuple[str, bool]]:
-        """``(status, has a time limit)`` of the existing ones among ``rollout_ids``: what a waiter re-reads on
-        every change, so backends make it cheaper than :meth:`_get_rollouts` (no full rows to parse)."""
-        return {rid: (r.status, has_deadline(r.config)) for rid, r in self._get_rollouts(rollout_ids).items()}
+    def _get_rollout_states(self, rollout_ids: list[str]) -> dict[str, tuple[str, float | None]]:
+        """``(status, shortest time limit)`` of the existing ones among ``rollout_ids`` (:func:`shortest_limit`):
+        what a waiter re-reads on every change, so backends make it cheaper than :meth:`_get_rollouts` (no
+        full rows to parse)."""
+        return {rid: (r.status, shortest_limit(r.config)) for rid, r in self._get_rollouts(rollout_ids).items()}
 
     def _select_rollouts(
         self,
@@ -252,6 +317,11 @@ class StorageBackend:
     def _get_latest_attempt(self, rollout_id: str) -> Attempt | None:
         raise NotImplementedError
 
+    def _latest_attempt_id(self, rollout_id: str) -> str | None:
+        """The id of :meth:`_get_latest_attempt` (backends may read it without the rest of the attempt)."""
+        latest = self._get_latest_attempt(rollout_id)
+        return None if latest is None else latest.attempt_id
+
     def _put_attempt(self, attempt: Attempt) -> None:
         """Insert or replace an attempt (keyed by rollout id and attempt id)."""
         raise NotImplementedError
@@ -262,6 +332,16 @@ class StorageBackend:
         Called on most reads, so it must cost next to nothing when there are none (an index, a set).
         """
         raise NotImplementedError
+
+    def _deadline_scan(self, now: float) -> tuple[list[tuple[RolloutConfig, Attempt]], float]:
+        """:meth:`_deadline_candidates` at ``now``, and the earliest deadline of the watched attempts left out.
+
+        The candidates may include attempts not due yet. The second value is the earliest time at which a
+        watched attempt that is *not* among the candidates can run out of time (``next_deadline``): ``inf``
+        when there is none, ``-inf`` when the backend cannot tell (then every read scans again, as for a
+        store shared by hosts that has no cheap way to see others' changes).
+        """
+        return self._deadline_candidates(), -math.inf
 
     def _reserve_sequence_ids(self, rollout_id: str, count: int) -> int:
         """Reserve ``count`` consecutive span sequence ids of the rollout; return the first."""

@@ -26,9 +26,11 @@ Spans that arrive after their attempt ended (a tracer flushing late, a worker th
 
 from __future__ import annotations
 
+import math
+import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -57,8 +59,11 @@ from ._common import (
     QUEUED_ROLLOUT_STATUSES,
     RESOURCES_ADAPTER,
     StorageBackend,
+    Waiter,
     Waiters,
     deadline_status,
+    has_deadline,
+    next_deadline,
     rollout_status_for_attempt,
     wait_event,
     wake_interval,
@@ -77,6 +82,21 @@ _WAKE_BY_SPAN: frozenset[str] = frozenset({"preparing", "queuing", "requeuing"})
 _REVIVED_BY_SPAN: frozenset[str] = frozenset({"preparing", "unresponsive"})
 
 
+class _Seen:
+    """What a ``wait_for_rollouts`` has read so far: its unfinished rollouts (with their shortest time limit,
+    ``inf`` for none) and its finished ones."""
+
+    __slots__ = ("finished", "pending")
+
+    def __init__(self) -> None:
+        self.pending: dict[str, float] = {}
+        self.finished: set[str] = set()
+
+    def finished_of(self, ids: list[str]) -> list[str]:
+        finished = self.finished
+        return [rid for rid in ids if rid in finished]
+
+
 def _require_list(value: object, name: str) -> None:
     """A ``str`` where a list of strings belongs is a mistake that would silently match nothing: refuse it."""
     if isinstance(value, (str, bytes)):
@@ -88,7 +108,15 @@ class StoreCore(StorageBackend, LightningStore):
 
     def __init__(self) -> None:
         self._waiters = Waiters()
-        self._notify_pending = False
+        self._notify_pending: set[str] = set()  # rollouts entering or leaving a finished state in this write
+        # No watched attempt can run out of time before ``_deadline_floor`` (a time.time()), as long as the
+        # data version (other processes' commits) is still ``_deadline_version``: reads skip the time-limit
+        # scan until then. Writes of this process that may bring a deadline closer lower it (and bump
+        # ``_deadline_gen``, so that a scan that ran meanwhile does not raise it again).
+        self._deadline_lock = threading.Lock()
+        self._deadline_floor = -math.inf
+        self._deadline_version = 0
+        self._deadline_gen = 0
 
     def __enter__(self) -> StoreCore:
         return self
@@ -102,11 +130,11 @@ class StoreCore(StorageBackend, LightningStore):
     def _tx(self) -> Iterator[None]:
         """A write transaction that wakes ``wait_for_rollouts`` waiters after it commits a status change."""
         with self._write():
-            self._notify_pending = False
+            self._notify_pending = set()
             yield
-            notify, self._notify_pending = self._notify_pending, False
+            notify, self._notify_pending = self._notify_pending, set()
         if notify:
-            self._waiters.notify_all()
+            self._waiters.notify_all(notify)
 
     def _require_rollout(self, rollout_id: str) -> Rollout:
         rollout = self._get_rollout(rollout_id)
@@ -132,20 +160,20 @@ class StoreCore(StorageBackend, LightningStore):
         elif old in QUEUED_ROLLOUT_STATUSES and status not in QUEUED_ROLLOUT_STATUSES:
             self._queue_remove(rollout.rollout_id)
         if status in TERMINAL_ROLLOUT_STATUSES or old in TERMINAL_ROLLOUT_STATUSES:
-            self._notify_pending = True
+            self._notify_pending.add(rollout.rollout_id)
 
     def _set_attempt_status(self, rollout: Rollout, attempt: Attempt, status: AttemptStatus, now: float) -> None:
         """Move the attempt and put it; if it is the latest one, move the rollout as the state machine says."""
         attempt.status = status
         attempt.end_time = now if status in TERMINAL_ATTEMPT_STATUSES else None
         self._put_attempt(attempt)
-        latest = self._get_latest_attempt(rollout.rollout_id)
-        if latest is None or latest.attempt_id != attempt.attempt_id:
+        if self._latest_attempt_id(rollout.rollout_id) != attempt.attempt_id:
             return
         target = rollout_status_for_attempt(rollout, attempt)
         if target is not None and target != rollout.status:
             self._set_rollout_status(rollout, target, now)
             self._put_rollout(rollout)
+        self._watch_deadline(rollout, attempt)
 
     def _new_rollout(
         self,
@@ -184,7 +212,8 @@ class StoreCore(StorageBackend, LightningStore):
         """Attempt n+1 of the rollout, ``preparing``; the rollout becomes ``preparing`` too (caller puts it)."""
         latest = self._get_latest_attempt(rollout.rollout_id)
         attempt_id = new_attempt_id()
-        while self._get_attempt(rollout.rollout_id, attempt_id) is not None:
+        # Attempt ids are unique within their rollout: a rollout without attempts has nothing to collide with.
+        while latest is not None and self._get_attempt(rollout.rollout_id, attempt_id) is not None:
             attempt_id = new_attempt_id()
         attempt = Attempt(
             rollout_id=rollout.rollout_id,
@@ -196,22 +225,55 @@ class StoreCore(StorageBackend, LightningStore):
         )
         self._put_attempt(attempt)
         self._set_rollout_status(rollout, "preparing", now)
+        self._watch_deadline(rollout, attempt)
         return attempt
 
     def _attempted(self, rollout: Rollout, attempt: Attempt) -> AttemptedRollout:
         rollout = self._detach(rollout)
         return AttemptedRollout.model_construct(**dict(rollout), attempt=self._detach(attempt))
 
-    def _check_deadlines(self) -> None:
-        """Mark attempts past their time limit ``timeout``/``unresponsive`` (and move their rollouts)."""
-        with self._read():
-            candidates = self._deadline_candidates()
-        if not candidates:
+    def _watch_deadline(self, rollout: Rollout, attempt: Attempt) -> None:
+        """This process wrote ``attempt`` (of ``rollout``): the next scan is due by its deadline at the latest."""
+        if attempt.status not in ACTIVE_ATTEMPT_STATUSES or rollout.status in TERMINAL_ROLLOUT_STATUSES:
             return
+        if not has_deadline(rollout.config):
+            return
+        due = next_deadline(rollout.config, attempt)
+        with self._deadline_lock:
+            self._deadline_gen += 1
+            if due < self._deadline_floor:
+                self._deadline_floor = due
+
+    def _forget_deadlines(self) -> None:
+        """A change whose effect on time limits is not worth working out: the next read scans."""
+        with self._deadline_lock:
+            self._deadline_gen += 1
+            self._deadline_floor = -math.inf
+
+    def _check_deadlines(self) -> int:
+        """Mark attempts past their time limit ``timeout``/``unresponsive`` (and move their rollouts).
+
+        Skipped (no scan) while no watched attempt can be due yet: see ``_deadline_floor``. Returns the data
+        version read first (what ``wait_for_rollouts`` compares, so that it need not read it again).
+        """
+        floor = self._deadline_floor
+        if floor != -math.inf and time.time() < floor:
+            version = self._data_version()
+            if version == self._deadline_version:
+                return version
+        with self._deadline_lock:
+            gen = self._deadline_gen
+        version = self._data_version()
+        with self._read():
+            candidates, later = self._deadline_scan(time.time())
         now = time.time()
         expired = [attempt for config, attempt in candidates if deadline_status(config, attempt, now)]
         if not expired:
-            return
+            due = min((next_deadline(config, attempt) for config, attempt in candidates), default=math.inf)
+            with self._deadline_lock:
+                if self._deadline_gen == gen:  # no write of this process since the scan began
+                    self._deadline_floor, self._deadline_version = min(due, later), version
+            return version
         with self._tx():
             for stale in expired:  # re-read inside the transaction: another writer may have got there first
                 rollout = self._get_rollout(stale.rollout_id)
@@ -221,6 +283,8 @@ class StoreCore(StorageBackend, LightningStore):
                 status = deadline_status(rollout.config, attempt, now)
                 if status is not None:
                     self._set_attempt_status(rollout, attempt, status, now)
+        # The floor stays where it was (passed): the next read scans again and finds what is left.
+        return version
 
     # ==== rollouts ================================================================================
 
@@ -366,6 +430,7 @@ class StoreCore(StorageBackend, LightningStore):
                 if status is not UNSET:
                     self._set_rollout_status(updated, status, now)
                 self._put_rollout(updated)
+                self._forget_deadlines()  # a new config, or a rollout leaving a finished state
                 rollout = updated
                 if status == "cancelled":
                     latest = self._get_latest_attempt(rollout_id)
@@ -386,47 +451,68 @@ class StoreCore(StorageBackend, LightningStore):
         _require_list(rollout_ids, "rollout_ids")
         ids = list(dict.fromkeys(rollout_ids))
         deadline = None if timeout is None else time.monotonic() + max(0.0, timeout)
-        configs: dict[str, RolloutConfig] = {}  # of the pending rollouts with a time limit, read once each
-        with self._waiters.waiter() as event:
+        seen = _Seen()
+        with self._waiters.waiter(ids) as waiter:
+            event = waiter.event
+            version: int | None = None
             while True:
                 event.clear()  # before reading: a change after the read sets it again
-                version = self._data_version()
-                finished, pending, limits = self._poll_rollouts(ids, configs)
-                if not pending:
-                    return self._finished_rollouts(finished)
-                tick = wake_interval(limits)
+                version, changed = self._changes_to_read(waiter, version)
+                self._poll_rollouts(ids, seen, changed)
+                if not seen.pending:
+                    return self._finished_rollouts(seen.finished_of(ids))
+                tick = wake_interval(min(seen.pending.values()))
                 while True:  # nap until something is worth a re-read
                     remaining = None if deadline is None else deadline - time.monotonic()
                     if remaining is not None and remaining <= 0:
-                        return self._finished_rollouts(self._poll_rollouts(ids, configs)[0])
+                        version, changed = self._changes_to_read(waiter, version)
+                        self._poll_rollouts(ids, seen, changed)
+                        return self._finished_rollouts(seen.finished_of(ids))
                     naps = [t for t in (remaining, tick, self._external_poll) if t is not None]
                     if await wait_event(event, min(naps) if naps else None) or tick is not None:
                         break
                     if self._external_poll is not None and self._data_version() != version:
                         break
 
-    def _poll_rollouts(
-        self, ids: list[str], configs: dict[str, RolloutConfig]
-    ) -> tuple[list[str], int, list[RolloutConfig]]:
-        """Among ``ids``: the finished ones, how many are unfinished, and the configs of those with a time limit.
+    def _changes_to_read(self, waiter: Waiter, version: int | None) -> tuple[int, set[str] | None]:
+        """Apply due time limits, then say which of a waiter's rollouts to read again (``None``: all of them).
 
-        A waiter calls this on every change, so it reads statuses only; whole rollouts are read once for the
-        unfinished ones with a time limit (their limits set the waiter's tick; ``configs`` keeps them for the
-        rest of the wait, so a config changed meanwhile only changes how often limits are re-checked, not the
-        limits the store applies) and, once, for what it returns.
+        All of them on the first read (``version`` is ``None``), after another process committed (the data
+        version moved), or after a change nobody named (a backend's external notification); otherwise only
+        those this process changed since the waiter last looked, time limits just applied included.
         """
-        self._check_deadlines()
+        latest = self._check_deadlines()  # the data version before it: a commit after it shows next time
+        changed = waiter.take_changes()
+        if version is None or latest != version:
+            changed = None
+        return latest, changed
+
+    def _poll_rollouts(self, ids: list[str], seen: _Seen, changed: set[str] | None) -> None:
+        """Read the statuses of ``changed`` (``None``: all of ``ids``) into ``seen``.
+
+        A waiter calls this on every change, so it reads statuses (and time limits, which set the waiter's
+        tick) only, of the rollouts that changed; whole rollouts are read once, for what it returns.
+        """
+        if changed is not None and not changed:
+            return
         with self._read():
-            states = self._get_rollout_states(ids)
-            finished = [rid for rid in ids if rid in states and states[rid][0] in TERMINAL_ROLLOUT_STATUSES]
-            timed = [
-                rid for rid, (status, limited) in states.items() if limited and status not in TERMINAL_ROLLOUT_STATUSES
-            ]
-            unknown = [rid for rid in timed if rid not in configs]
-            if unknown:
-                configs.update((rid, r.config) for rid, r in self._get_rollouts(unknown).items())
-            limits = [configs[rid] for rid in timed if rid in configs]
-        return finished, len(states) - len(finished), limits
+            fresh = self._get_rollout_states(ids if changed is None else list(changed))
+        if changed is None:
+            seen.pending.clear()
+            seen.finished.clear()
+            changed = set(ids)
+        pending, finished = seen.pending, seen.finished
+        for rid in changed:
+            state = fresh.get(rid)
+            if state is None:  # not (or no longer) there: not waited for
+                pending.pop(rid, None)
+                finished.discard(rid)
+            elif state[0] in TERMINAL_ROLLOUT_STATUSES:
+                pending.pop(rid, None)
+                finished.add(rid)
+            else:
+                finished.discard(rid)
+                pending[rid] = math.inf if state[1] is None else state[1]
 
     def _finished_rollouts(self, ids: list[str]) -> list[Rollout]:
         with self._read():
@@ -485,7 +571,33 @@ class StoreCore(StorageBackend, LightningStore):
                 self._set_attempt_status(rollout, updated, status, time.time())
             else:
                 self._put_attempt(updated)
+                self._watch_deadline(rollout, updated)
         return self._detach(updated)
+
+    def _attempt_ender(self) -> Callable[[str, str, AttemptStatus], Awaitable[bool]] | None:
+        """:meth:`_end_attempt`, while ``update_attempt`` and ``query_attempts`` are the core's (a subclass that
+        replaced one, to watch or change what happens, keeps being called through it)."""
+        cls = type(self)
+        for name in ("update_attempt", "query_attempts"):
+            method = getattr(cls, name)
+            if getattr(method, "__wrapped__", method) is not getattr(StoreCore, name):
+                return None
+        return self._end_attempt
+
+    async def _end_attempt(self, rollout_id: str, attempt_id: str, status: AttemptStatus) -> bool:
+        """Give the attempt its outcome ``status`` unless it has ended already (a time limit the store applied,
+        say): what a runner does when its agent returns, as one transaction. Whether it was set.
+
+        Not part of the :class:`LightningStore` API: a runner gets it from :meth:`_attempt_ender`, else
+        reads the attempt and calls ``update_attempt``.
+        """
+        with self._tx():
+            rollout = self._require_rollout(rollout_id)
+            attempt = self._require_attempt(rollout_id, attempt_id)
+            if attempt.status in TERMINAL_ATTEMPT_STATUSES:
+                return False
+            self._set_attempt_status(rollout, attempt, status, time.time())
+        return True
 
     # ==== spans ===================================================================================
 
@@ -608,19 +720,17 @@ class StoreCore(StorageBackend, LightningStore):
         if attempt.status in TERMINAL_ATTEMPT_STATUSES:
             if attempt.status != "unresponsive" or rollout.status in TERMINAL_ROLLOUT_STATUSES:
                 return
-            latest = self._get_latest_attempt(rollout.rollout_id)
-            if latest is None or latest.attempt_id != attempt.attempt_id:
+            if self._latest_attempt_id(rollout.rollout_id) != attempt.attempt_id:
                 return  # a newer attempt has taken over
         attempt.last_heartbeat_time = now
         if attempt.status in _REVIVED_BY_SPAN:
             attempt.status = "running"
             attempt.end_time = None
         self._put_attempt(attempt)
-        if rollout.status in _WAKE_BY_SPAN:
-            latest = self._get_latest_attempt(rollout.rollout_id)
-            if latest is not None and latest.attempt_id == attempt.attempt_id:
-                self._set_rollout_status(rollout, "running", now)
-                self._put_rollout(rollout)
+        if rollout.status in _WAKE_BY_SPAN and self._latest_attempt_id(rollout.rollout_id) == attempt.attempt_id:
+            self._set_rollout_status(rollout, "running", now)
+            self._put_rollout(rollout)
+        self._watch_deadline(rollout, attempt)
 
     # ==== resources ===============================================================================
 

@@ -26,6 +26,7 @@ read-only. Rollout ``input`` is kept as the Python object you passed.
 
 from __future__ import annotations
 
+import math
 import threading
 from collections.abc import Sequence
 from operator import attrgetter
@@ -41,7 +42,7 @@ from agentlightning.types import (
 )
 from agentlightning.types.tracer import span_json
 
-from ._common import ACTIVE_ATTEMPT_STATUSES, M, has_deadline
+from ._common import ACTIVE_ATTEMPT_STATUSES, M, has_deadline, shortest_limit
 from ._core import StoreCore
 
 __all__ = ["InMemoryLightningStore"]
@@ -99,12 +100,10 @@ class InMemoryLightningStore(StoreCore):
     def _get_rollouts(self, rollout_ids: list[str]) -> dict[str, Rollout]:
         return {rid: self._rollouts[rid] for rid in rollout_ids if rid in self._rollouts}
 
-    def _get_rollout_states(self, rollout_ids: list[str]) -> dict[str, tuple[str, bool]]:
+    def _get_rollout_states(self, rollout_ids: list[str]) -> dict[str, tuple[str, float | None]]:
         rollouts = self._rollouts
         return {
-            rid: (r.status, r.config.timeout_seconds is not None or r.config.unresponsive_seconds is not None)
-            for rid in rollout_ids
-            if (r := rollouts.get(rid)) is not None
+            rid: (r.status, shortest_limit(r.config)) for rid in rollout_ids if (r := rollouts.get(rid)) is not None
         }
 
     def _select_rollouts(
@@ -182,6 +181,9 @@ class InMemoryLightningStore(StoreCore):
                 if attempt is not None:
                     candidates.append((rollout.config, attempt))
         return candidates
+
+    def _deadline_scan(self, now: float) -> tuple[list[tuple[RolloutConfig, Attempt]], float]:
+        return self._deadline_candidates(), math.inf  # every watched attempt is a candidate
 
     # ---- spans -----------------------------------------------------------------------------------
 

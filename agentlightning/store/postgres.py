@@ -643,12 +643,16 @@ class PostgresLightningStore(StoreCore):
         )
         return {rid: _rollout_from_row(status, end, data) for rid, status, end, data in rows}
 
-    def _get_rollout_states(self, rollout_ids: list[str]) -> dict[str, tuple[str, bool]]:
+    def _get_rollout_states(self, rollout_ids: list[str]) -> dict[str, tuple[str, float | None]]:
+        # LEAST ignores NULLs: the shorter of the two limits set, NULL when neither is.
         rows = self._conn().execute(
-            f"SELECT rollout_id, status, has_deadline FROM {self.schema}.rollouts WHERE rollout_id = ANY(%s)",
+            f"SELECT rollout_id, status, CASE WHEN has_deadline THEN LEAST("
+            f"((data::json) #>> '{{config,timeout_seconds}}')::float8, "
+            f"((data::json) #>> '{{config,unresponsive_seconds}}')::float8) END "
+            f"FROM {self.schema}.rollouts WHERE rollout_id = ANY(%s)",
             (rollout_ids,),
         )
-        return {rid: (status, bool(deadline)) for rid, status, deadline in rows}
+        return {rid: (status, None if limit is None else float(limit)) for rid, status, limit in rows}
 
     def _select_rollouts(
         self,
@@ -877,6 +881,7 @@ for _name in (
     "query_attempts",
     "get_latest_attempt",
     "update_attempt",
+    "_end_attempt",
     "add_span",
     "add_many_spans",
     "add_otel_spans",

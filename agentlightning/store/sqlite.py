@@ -52,6 +52,7 @@ gives a private, non-persistent database.
 from __future__ import annotations
 
 import json
+import math
 import os
 import sqlite3
 import threading
@@ -129,6 +130,26 @@ _MIGRATIONS: dict[int, list[str]] = {
         "CREATE INDEX IF NOT EXISTS queue_by_run ON queue(run_id, pos)",
     ],
 }
+
+# The active attempts of unfinished rollouts with a time limit (their columns, for the scan below).
+_WATCHED = """
+    SELECT r.data AS rdata, a.data AS adata,
+        json_extract(r.data, '$.config.timeout_seconds') AS t,
+        json_extract(r.data, '$.config.unresponsive_seconds') AS u,
+        json_extract(a.data, '$.start_time') AS st,
+        COALESCE(json_extract(a.data, '$.last_heartbeat_time'), json_extract(a.data, '$.start_time')) AS hb
+    FROM attempts AS a JOIN rollouts AS r ON r.rollout_id = a.rollout_id
+    WHERE a.status IN ('preparing', 'running') AND r.has_deadline = 1
+        AND r.status NOT IN ('failed', 'succeeded', 'cancelled')"""
+_DUE = "(COALESCE(?1 - st > t, 0) OR COALESCE(?1 - hb > u, 0))"
+#: The watched attempts past a limit at ``?1`` (config, attempt), then one row (NULL, NULL, deadline): the
+#: earliest deadline of the others (NULL when there are none).
+_DEADLINE_SCAN = (
+    f"WITH watched AS ({_WATCHED}) "
+    f"SELECT json_extract(rdata, '$.config'), adata, NULL FROM watched WHERE {_DUE} "
+    f"UNION ALL SELECT NULL, NULL, MIN(MIN(COALESCE(st + t, hb + u), COALESCE(hb + u, st + t))) "
+    f"FROM watched WHERE NOT {_DUE}"
+)
 
 _TABLES = frozenset({"rollouts", "attempts", "spans", "queue", "resources"})
 
@@ -398,13 +419,14 @@ class SqliteLightningStore(StoreCore):
         )
         return {rid: Rollout.model_validate_json(data) for rid, data in rows}
 
-    def _get_rollout_states(self, rollout_ids: list[str]) -> dict[str, tuple[str, bool]]:
+    def _get_rollout_states(self, rollout_ids: list[str]) -> dict[str, tuple[str, float | None]]:
         rows = self._all(
-            "SELECT rollout_id, status, has_deadline FROM rollouts "
-            "WHERE rollout_id IN (SELECT value FROM json_each(?))",
+            "SELECT rollout_id, status, CASE WHEN has_deadline = 1 THEN (SELECT MIN(value) FROM json_each(data, "
+            "'$.config') WHERE key IN ('timeout_seconds', 'unresponsive_seconds')) END "
+            "FROM rollouts WHERE rollout_id IN (SELECT value FROM json_each(?))",
             (_as_json_list(rollout_ids),),
         )
-        return {rid: (status, bool(deadline)) for rid, status, deadline in rows}
+        return {rid: (status, None if limit is None else float(limit)) for rid, status, limit in rows}
 
     def _select_rollouts(
         self,
@@ -479,6 +501,12 @@ class SqliteLightningStore(StoreCore):
         )
         return None if row is None else Attempt.model_validate_json(row[0])
 
+    def _latest_attempt_id(self, rollout_id: str) -> str | None:
+        row = self._one(
+            "SELECT attempt_id FROM attempts WHERE rollout_id = ? ORDER BY sequence_id DESC LIMIT 1", (rollout_id,)
+        )
+        return None if row is None else str(row[0])
+
     def _put_attempt(self, attempt: Attempt) -> None:
         self._conn.execute(
             "INSERT INTO attempts (rollout_id, attempt_id, sequence_id, status, data) VALUES (?, ?, ?, ?, ?) "
@@ -488,19 +516,20 @@ class SqliteLightningStore(StoreCore):
         )
 
     def _deadline_candidates(self) -> list[tuple[RolloutConfig, Attempt]]:
+        return self._deadline_scan(time.time())[0]
+
+    def _deadline_scan(self, now: float) -> tuple[list[tuple[RolloutConfig, Attempt]], float]:
         # Only the attempts already past a limit (the core re-checks them in its transaction): with a Trainer,
-        # every rollout has a limit, and this runs on most reads, so nothing is parsed for the live ones.
-        rows = self._all(
-            "SELECT json_extract(r.data, '$.config'), a.data FROM attempts AS a "
-            "JOIN rollouts AS r ON r.rollout_id = a.rollout_id "
-            "WHERE a.status IN ('preparing', 'running') AND r.has_deadline = 1 "
-            "AND r.status NOT IN ('failed', 'succeeded', 'cancelled') AND ("
-            "?1 - json_extract(a.data, '$.start_time') > json_extract(r.data, '$.config.timeout_seconds') OR "
-            "?1 - COALESCE(json_extract(a.data, '$.last_heartbeat_time'), json_extract(a.data, '$.start_time')) "
-            "> json_extract(r.data, '$.config.unresponsive_seconds'))",
-            (time.time(),),
-        )
-        return [(RolloutConfig.model_validate_json(config), Attempt.model_validate_json(data)) for config, data in rows]
+        # every rollout has a limit, so nothing is parsed for the live ones; of those, only the earliest
+        # deadline comes back (the core skips the scans until then). One statement.
+        rows = self._all(_DEADLINE_SCAN, (now,))
+        candidates = [
+            (RolloutConfig.model_validate_json(config), Attempt.model_validate_json(data))
+            for config, data, _ in rows
+            if data is not None
+        ]
+        later = next((due for config, data, due in rows if data is None), None)
+        return candidates, math.inf if later is None else float(later)
 
     # ---- spans -----------------------------------------------------------------------------------
 

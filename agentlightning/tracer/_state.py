@@ -21,6 +21,8 @@ from __future__ import annotations
 import itertools
 import threading
 from array import array
+from collections.abc import Iterator
+from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
@@ -32,7 +34,7 @@ if TYPE_CHECKING:
     from ._writer import SpanWriter
     from .base import Tracer
 
-__all__ = ["TraceState", "current_trace_state"]
+__all__ = ["TraceState", "attempt_known", "current_trace_state", "is_attempt_known"]
 
 
 class TraceState:
@@ -152,3 +154,23 @@ _CURRENT: ContextVar[TraceState | None] = ContextVar("agentlightning_trace_state
 def current_trace_state() -> TraceState | None:
     """The trace context active in this thread or asyncio task, if any."""
     return _CURRENT.get()
+
+
+#: ``(store, rollout_id, attempt_id)`` that the code opening a trace context just got from that store (a
+#: runner, from ``dequeue_rollout``): the context need not read the store to check that they exist.
+_KNOWN_ATTEMPT: ContextVar[tuple[object, str, str] | None] = ContextVar("agentlightning_known_attempt", default=None)
+
+
+@contextmanager
+def attempt_known(store: object, rollout_id: str, attempt_id: str) -> Iterator[None]:
+    """Trace contexts opened inside, for this store, rollout and attempt, skip their check that both exist."""
+    token = _KNOWN_ATTEMPT.set((store, rollout_id, attempt_id))
+    try:
+        yield
+    finally:
+        _KNOWN_ATTEMPT.reset(token)
+
+
+def is_attempt_known(store: object, rollout_id: str, attempt_id: str) -> bool:
+    known = _KNOWN_ATTEMPT.get()
+    return known is not None and known[0] is store and known[1] == rollout_id and known[2] == attempt_id

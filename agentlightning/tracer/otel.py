@@ -40,7 +40,7 @@ from agentlightning._utils import run_sync
 from agentlightning.types import new_attempt_id, new_rollout_id
 
 from ._processor import RolloutSpanProcessor, install_processor
-from ._state import _CURRENT, TraceState
+from ._state import _CURRENT, TraceState, is_attempt_known
 from ._threads import install_context_propagation
 from ._writer import SpanWriter
 from .base import Tracer
@@ -336,6 +336,12 @@ async def _check_ids(store: LightningStore, rollout_id: str, attempt_id: str) ->
         raise ValueError(f"Attempt {attempt_id!r} not found in rollout {rollout_id!r}")
 
 
+def _known(state: TraceState) -> bool:
+    """Whether the code opening the context just took its attempt from the store (a runner): no check then."""
+    assert state.writer is not None
+    return is_attempt_known(state.writer.store, state.rollout_id, state.attempt_id)
+
+
 class _TraceContext:
     """What :meth:`OtelTracer.trace_context` returns: usable with ``with`` and ``async with``.
 
@@ -413,7 +419,7 @@ class _TraceContext:
 
     def __enter__(self) -> trace_api.Tracer:
         state = self._state
-        if self._check and state.writer is not None:
+        if self._check and state.writer is not None and not _known(state):
             run_sync(_check_ids(state.writer.store, state.rollout_id, state.attempt_id))
         return self._enter()
 
@@ -430,7 +436,7 @@ class _TraceContext:
 
     async def __aenter__(self) -> trace_api.Tracer:
         state = self._state
-        if self._check and state.writer is not None:
+        if self._check and state.writer is not None and not _known(state):
             await _check_ids(state.writer.store, state.rollout_id, state.attempt_id)
         return self._enter()
 

@@ -411,3 +411,15 @@ def test_a_store_dropped_without_close_warns_nothing(tmp_path: Path, monkeypatch
     assert unraisable == [] and [str(w.message) for w in caught] == []
     with SqliteLightningStore(tmp_path / "store.db") as again:  # what it committed is there
         assert len(asyncio.run(again.query_rollouts())) == 1
+
+
+async def test_a_time_limit_of_an_attempt_started_by_another_process_is_applied_here(tmp_path: Path) -> None:
+    db = tmp_path / "store.db"
+    with SqliteLightningStore(db) as a, SqliteLightningStore(db) as b:
+        long_rid, _ = await running_rollout(a, config=RolloutConfig(unresponsive_seconds=300))
+        assert await a.get_rollout_by_id(long_rid) is not None  # a read: a knows nothing is due for 5 min
+        short_rid, _ = await running_rollout(b, config=RolloutConfig(timeout_seconds=0.1))
+        await asyncio.sleep(0.25)
+        rollout = await a.get_rollout_by_id(short_rid)  # b has not read since: a applies the limit
+        assert rollout is not None and rollout.status == "failed"
+        assert [x.status for x in await a.query_attempts(short_rid)] == ["timeout"]

@@ -235,3 +235,60 @@ async def test_a_span_does_not_revive_an_unresponsive_attempt_of_a_failed_rollou
     await store.add_span(make_span(rid, aid, 1))
     assert await _status(store, rid) == ("failed", ["unresponsive"])
     assert len(await store.query_spans(rid)) == 1
+
+
+# The store skips its time-limit scan while no watched attempt can be due: whatever brings a deadline closer
+# must still be noticed by the next read.
+
+
+async def test_a_short_time_limit_started_after_long_ones_is_still_applied(store: LightningStore) -> None:
+    long_rid, _ = await running_rollout(store, config=RolloutConfig(unresponsive_seconds=300))
+    assert await _status(store, long_rid) == ("preparing", ["preparing"])  # a read: nothing due for 5 min
+    short_rid, _ = await running_rollout(store, config=RolloutConfig(timeout_seconds=0.1))
+    await asyncio.sleep(0.25)
+    assert await _status(store, short_rid) == ("failed", ["timeout"])
+    assert await _status(store, long_rid) == ("preparing", ["preparing"])
+
+
+async def test_a_time_limit_shortened_by_update_rollout_is_applied(store: LightningStore) -> None:
+    rid, _ = await running_rollout(store, config=RolloutConfig(unresponsive_seconds=300))
+    assert await _status(store, rid) == ("preparing", ["preparing"])
+    await store.update_rollout(rid, config=RolloutConfig(timeout_seconds=0.1))
+    await asyncio.sleep(0.25)
+    assert await _status(store, rid) == ("failed", ["timeout"])
+
+
+async def test_a_heartbeat_time_set_in_the_past_makes_the_attempt_unresponsive(store: LightningStore) -> None:
+    rid, aid = await running_rollout(store, config=RolloutConfig(unresponsive_seconds=300))
+    assert await _status(store, rid) == ("preparing", ["preparing"])
+    await store.update_attempt(rid, aid, last_heartbeat_time=time.time() - 301)
+    assert await _status(store, rid) == ("failed", ["unresponsive"])
+
+
+async def test_a_revived_attempt_past_its_timeout_times_out(store: LightningStore) -> None:
+    rid, aid = await running_rollout(store, config=RolloutConfig(timeout_seconds=1.0, unresponsive_seconds=0.1))
+    await asyncio.sleep(0.3)
+    assert await _status(store, rid) == ("failed", ["unresponsive"])
+    await asyncio.sleep(0.8)  # past the time-out, counted from the attempt's start
+    await store.update_rollout(rid, status="running")  # the rollout is open again...
+    await store.add_span(make_span(rid, aid, 1))  # ...so the attempt that speaks again is revived
+    assert await _status(store, rid) == ("failed", ["timeout"])
+
+
+async def test_waiting_for_many_rollouts_sees_each_finish(store: LightningStore) -> None:
+    ids = [(await store.enqueue_rollout(i)).rollout_id for i in range(20)]
+
+    async def work() -> None:
+        while (attempted := await store.dequeue_rollout()) is not None:
+            status = "succeeded" if int(attempted.input) % 2 else "failed"
+            await store.update_attempt(attempted.rollout_id, attempted.attempt.attempt_id, status=status)
+            await asyncio.sleep(0)
+
+    task = asyncio.create_task(work())
+    done = await store.wait_for_rollouts(ids, timeout=30)
+    await task
+    assert [r.rollout_id for r in done] == ids
+    assert [r.status for r in done] == ["failed", "succeeded"] * 10
+    again = await store.update_rollout(ids[0], status="queuing")  # back on the queue: waited for again
+    assert again.status == "queuing"
+    assert await store.wait_for_rollouts(ids[:2], timeout=0.1) == [done[1]]
