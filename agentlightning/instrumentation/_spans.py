@@ -48,9 +48,10 @@ token counts are written once (they are the same keys), whatever the install or 
 The outer layer owns it because only it knows the span's place in the run tree (LangChain's parent run,
 AutoGen's agent turn) and when the framework's view of the call ends (after parsing, retries, callbacks).
 
-When our wrapper is the outer one and OpenTelemetry's own GenAI instrumentation wrapped the same method
-underneath (``opentelemetry-instrumentation-openai-v2`` instrumented first), that layer would open a second
-span for the same call; our wrapper steps over it for that call (:data:`FOREIGN_LLM_LAYERS`).
+When another library's LLM instrumentation wrapped the same method underneath ours
+(``opentelemetry-instrumentation-openai-v2`` or AgentOps' instrumented first), that layer would open a second
+span for the same call; our wrapper steps over it for that call (:data:`FOREIGN_LLM_LAYERS`), whether it owns
+the call's LLM span or provides to an outer layer's (a LangChain or AutoGen plugin's span over an OpenAI call).
 """
 
 from __future__ import annotations
@@ -428,7 +429,7 @@ def wrap(
                 invocation.enter()
             if invocation is None:
                 return wrapped(*args, **kwargs)
-            if llm and isinstance(wrapped, _PROXY_BASE) and invocation.owned:
+            if llm and isinstance(wrapped, _PROXY_BASE):  # the call's LLM span is open: ours or an outer layer's
                 wrapped = _step_over_foreign(wrapped)
             try:
                 result = wrapped(*args, **kwargs)
@@ -449,7 +450,7 @@ def wrap(
                 invocation.enter()
             if invocation is None:
                 return await wrapped(*args, **kwargs)
-            if llm and isinstance(wrapped, _PROXY_BASE) and invocation.owned:
+            if llm and isinstance(wrapped, _PROXY_BASE):  # the call's LLM span is open: ours or an outer layer's
                 wrapped = _step_over_foreign(wrapped)
             try:
                 result = await wrapped(*args, **kwargs)

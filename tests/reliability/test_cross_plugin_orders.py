@@ -1,6 +1,11 @@
-"""One model call, one LLM span, tokens counted once: the OpenAI, LangChain and AutoGen plugins all on, in every
-instrument order and import order (issue 15, failure modes 6 and 12). Each case runs in a fresh interpreter,
-since what is imported when is the point.
+"""One model call, one LLM span, tokens counted once: the OpenAI, LangChain, AutoGen and AgentOps plugins all on,
+in every instrument order and import order (issue 15, failure modes 6 and 12). Each case runs in a fresh
+interpreter, since what is imported when is the point.
+
+AgentOps runs as a user's program has it: ``agentops.init(api_key=...)`` right after it is imported (``before``)
+or right after its plugin is instrumented (``after``, ``from-import``), with its own LLM instrumentation on (its
+default), offline. When its plugin comes before the OpenAI plugin (the first order of ``from-import``), AgentOps
+wraps openai itself and the OpenAI plugin goes on top; otherwise AgentOps leaves openai to the plugin.
 
 - ``before``: the plugins are instrumented (in the order given; each plugin first once) before any framework is
   imported, then the frameworks are imported in the reverse order (post-import hooks patch them as they arrive);
@@ -11,6 +16,7 @@ since what is imported when is the point.
 
 In each, the same calls: the bare OpenAI client, LangChain's ``ChatOpenAI`` (invoke and stream) and AutoGen's
 ``OpenAIChatCompletionClient`` (create and create_stream), each answered with 7 prompt / 3 completion tokens.
+Every span that carries a token count is looked at, whichever library made it: each model call has one.
 """
 
 from __future__ import annotations
@@ -25,7 +31,7 @@ from pathlib import Path
 
 import pytest
 
-PLUGINS = ("openai", "langchain", "autogen")
+PLUGINS = ("openai", "langchain", "autogen", "agentops")
 ORDERS = [",".join(p) for p in itertools.permutations(PLUGINS)]
 ROTATIONS = [",".join(PLUGINS[i:] + PLUGINS[:i]) for i in range(len(PLUGINS))]  # each plugin first once
 
@@ -52,15 +58,21 @@ SCRIPT = textwrap.dedent(
         "openai": "openai",
         "langchain": "langchain_openai",
         "autogen": "autogen_ext.models.openai",
+        "agentops": "agentops",
     }
     if mode == "before":
         for name in orders[0]:
             instrument(name)
-        assert not any(m in sys.modules for m in ("openai", "langchain_core", "autogen_core")), "imported early"
+        early = ("openai", "langchain_core", "autogen_core", "agentops")
+        assert not any(m in sys.modules for m in early), "imported early"
         for name in reversed(orders[0]):
             __import__(FRAMEWORKS[name])
+            if name == "agentops":
+                import agentops
+                agentops.init(api_key="k")  # AgentOps' LLM instrumentation on: its import hook sees what follows
     elif mode == "from-import":
         from openai.resources.chat.completions import Completions
+    import agentops
     import openai
     from langchain_openai import ChatOpenAI
     from autogen_core.models import ModelFamily, ModelInfo, UserMessage
@@ -97,19 +109,23 @@ SCRIPT = textwrap.dedent(
                 uninstrument_all()
                 for name in order:
                     instrument(name)
+                    if name == "agentops":
+                        agentops.init(api_key="k")  # the first time only: AgentOps initializes once a process
             exporter.clear()
             calls(server.base_url)
-            llm = [
-                s for s in exporter.get_finished_spans()
-                if s.kind == trace.SpanKind.CLIENT and s.attributes.get("gen_ai.operation.name") == "chat"
-            ]
+            # every span that counts tokens, whoever made it (an AgentOps LLM span would be one too)
+            llm = [s for s in exporter.get_finished_spans() if any("tokens" in key for key in s.attributes or {})]
             results.append({
                 "order": ",".join(order),
                 "requests": len(server.requests),
                 "spans": sorted(
-                    [s.attributes.get("gen_ai.request.model"), s.attributes.get("gen_ai.usage.input_tokens"),
-                     s.attributes.get("gen_ai.usage.output_tokens"), s.instrumentation_scope.name]
-                    for s in llm
+                    (
+                        [s.attributes.get("gen_ai.request.model"), s.attributes.get("gen_ai.usage.input_tokens"),
+                         s.attributes.get("gen_ai.usage.output_tokens"), s.instrumentation_scope.name,
+                         s.kind == trace.SpanKind.CLIENT and s.attributes.get("gen_ai.operation.name") == "chat"]
+                        for s in llm
+                    ),
+                    key=json.dumps,
                 ),
             })
             server.reset()
@@ -129,12 +145,19 @@ OWNER = {  # the outermost layer owns the span
 
 def _run(tmp_path: Path, mode: str, orders: list[str]) -> list[dict[str, object]]:
     record = tmp_path / "network.txt"
-    env = {**os.environ, "AGENTLIGHTNING_TEST_NETWORK_RECORD": str(record)}
+    env = {**os.environ, "AGENTLIGHTNING_TEST_NETWORK_RECORD": str(record), "AGENTOPS_LOG_LEVEL": "CRITICAL"}
+    env.pop("AGENTOPS_INSTRUMENT_LLM_CALLS", None)  # AgentOps' default: its LLM instrumentation on
     done = subprocess.run(
-        [sys.executable, "-c", SCRIPT, mode, *orders], capture_output=True, text=True, timeout=300, env=env
+        [sys.executable, "-c", SCRIPT, mode, *orders],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+        cwd=tmp_path,
     )
     assert done.returncode == 0, done.stderr[-4000:]
-    assert not record.exists(), record.read_text()
+    assert not record.exists(), record.read_text()  # nothing tried to reach the network (AgentOps' cloud)
+    assert not (tmp_path / "agentops.log").exists()
     results: list[dict[str, object]] = json.loads(done.stdout.strip().splitlines()[-1])
     return results
 
@@ -142,13 +165,13 @@ def _run(tmp_path: Path, mode: str, orders: list[str]) -> list[dict[str, object]
 def _check(result: dict[str, object], from_import: bool) -> None:
     models = sorted(m for m in OWNER if from_import or m != "openai-class")
     # one span per model call, its tokens once, owned by the outermost plugin
-    expected = sorted([m, 7, 3, OWNER[m]] for m in models)
+    expected = sorted(([m, 7, 3, OWNER[m], True] for m in models), key=json.dumps)
     assert result["spans"] == expected, result["order"]
     assert result["requests"] == len(models)
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("order", ROTATIONS)  # one interpreter each: three, not six, to keep the suite quick
+@pytest.mark.parametrize("order", ROTATIONS)  # one interpreter each: each plugin first once, not all 24 orders
 def test_instrument_before_import(tmp_path: Path, order: str) -> None:
     (result,) = _run(tmp_path, "before", [order])
     _check(result, from_import=False)
@@ -157,7 +180,9 @@ def test_instrument_before_import(tmp_path: Path, order: str) -> None:
 @pytest.mark.slow
 @pytest.mark.parametrize("mode", ["after", "from-import"])
 def test_instrument_after_import_every_order(tmp_path: Path, mode: str) -> None:
-    results = _run(tmp_path, mode, ORDERS)
-    assert [r["order"] for r in results] == ORDERS
+    # from-import starts with AgentOps first (it wraps openai before the OpenAI plugin does), after with OpenAI
+    orders = ORDERS if mode == "after" else ORDERS[::-1]
+    results = _run(tmp_path, mode, orders)
+    assert [r["order"] for r in results] == orders
     for result in results:
         _check(result, from_import=mode == "from-import")

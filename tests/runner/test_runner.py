@@ -250,9 +250,9 @@ async def test_sync_timeout_never_holds_up_the_next_rollout(store: agl.Lightning
 
     try:
         await store.add_resources({"main_llm": LLM})
-        config = agl.RolloutConfig(timeout_seconds=0.3)
-        stuck = await store.enqueue_rollout(input="stuck", config=config)
-        fast = await store.enqueue_rollout(input="fast", config=config)
+        stuck = await store.enqueue_rollout(input="stuck", config=agl.RolloutConfig(timeout_seconds=0.3))
+        # "fast" gets room to spare: on a loaded machine its round trips to the store alone can take 0.3 s
+        fast = await store.enqueue_rollout(input="fast", config=agl.RolloutConfig(timeout_seconds=20))
         runner = LitAgentRunner(tracer)  # one runner: "fast" can only run after "stuck" is given up
         runner.init(agent)
         runner.init_worker(0, store)

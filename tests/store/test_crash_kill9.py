@@ -15,56 +15,15 @@ import random
 import signal
 import sqlite3
 import time
-from multiprocessing.connection import Connection
 from pathlib import Path
 
 import pytest
 
 from agentlightning.store import SqliteLightningStore
 
+from ._crash_writer import _writer
+
 KILLS = 100
-
-
-def _writer(db: str, tag: str, seed: int, acks: Connection) -> None:
-    """A child process: rollouts and spans, forever; each acknowledgement is sent after the store call returned."""
-    import asyncio
-
-    from agentlightning.types import Span
-
-    rng = random.Random(seed)
-    store = SqliteLightningStore(db)
-
-    def span(rid: str, aid: str, seq: int, name: str) -> Span:
-        return Span(
-            rollout_id=rid,
-            attempt_id=aid,
-            sequence_id=seq,
-            trace_id=format(seq, "032x"),
-            span_id=format(rng.getrandbits(63) | 1, "016x"),
-            name=name,
-            attributes={"n": name},
-        )
-
-    async def main() -> None:
-        n = 0
-        while True:
-            attempted = await store.start_rollout({"tag": tag})
-            rid, aid = attempted.rollout_id, attempted.attempt.attempt_id
-            acks.send(("R", rid, []))
-            for _ in range(rng.randint(1, 6)):
-                count = 1 if rng.random() < 0.5 else rng.randint(2, 40)
-                names = [f"{tag}-{n + i}" for i in range(count)]
-                n += count
-                spans = [span(rid, aid, await store.get_next_span_sequence_id(rid, aid), name) for name in names]
-                if count == 1:
-                    await store.add_span(spans[0])
-                else:
-                    await store.add_many_spans(spans)
-                acks.send(("S", rid, names))
-            await store.update_attempt(rid, aid, status="succeeded")
-            acks.send(("D", rid, []))
-
-    asyncio.run(main())
 
 
 def _integrity(db: Path) -> str:
@@ -82,9 +41,11 @@ async def test_kill9_at_100_random_points_loses_no_acknowledged_span(tmp_path: P
     rng = random.Random(15)
     acked: dict[str, list[str]] = {}  # rollout -> acknowledged span names
     succeeded: set[str] = set()
-    # forkserver with the store preloaded: a writer starts in milliseconds, and no thread of this process is forked
+    # forkserver with the store preloaded: a writer starts in milliseconds, and no thread of this process is forked.
+    # The writer's module imports only the store; pytest is preloaded too, since each child re-runs the parent's
+    # main script (pytest's), which imports it.
     context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(["agentlightning.store.sqlite", "agentlightning.types"])
+    context.set_forkserver_preload(["agentlightning.store.sqlite", "agentlightning.types", "pytest"])
     for round_ in range(KILLS):
         receiver, sender = context.Pipe(duplex=False)
         child = context.Process(target=_writer, args=(str(db), f"w{round_}", rng.getrandbits(32), sender), daemon=True)

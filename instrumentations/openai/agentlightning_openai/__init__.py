@@ -51,8 +51,9 @@ tuples of the request are read: a generator passed as ``messages`` or ``input`` 
 Nothing is traced under OpenTelemetry's ``suppress_instrumentation``. When a layer above already owns the LLM
 span of this model call (a framework plugin such as LangChain's, or OpenTelemetry's openai-v2 instrumentation
 wrapped on top of ours), no second span is opened: this plugin adds what it reads (response id, usage, token
-ids, tool calls) to that span. When openai-v2 was instrumented first (its wrapper under ours), ours steps over
-it for the call, so there is still one span and token totals are counted once.
+ids, tool calls) to that span. When openai-v2 or AgentOps was instrumented first (its wrapper under ours), ours
+steps over it for the call, also when an outer plugin owns the span, so there is still one span and token
+totals are counted once.
 
 The classes are patched, not the client objects, so a ``Completions`` imported before instrumenting is
 traced too. Checked on openai 3.57 (httpx2); the patched names exist unchanged since openai 1.40
