@@ -1,6 +1,6 @@
 """CPU instructions a traced OpenAI call adds, counted by callgrind: this project vs. the lightest peer.
 
-    uv run python bench/instructions.py [--calls 50] [--blocks 2] [--jobs 2] [--with-agl03] [--only NAME,...]
+    uv run python bench/instructions.py [--calls 30] [--blocks 2] [--jobs CORES] [--with-agl03] [--only NAME,...]
                                          [--agl-python OTHER_CHECKOUT/.venv/bin/python]
 
 Instruction counts do not care how loaded the machine is, so the figures are stable where wall-clock ones
@@ -36,6 +36,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import resource
 import shutil
 import subprocess
 import sys
@@ -50,7 +51,7 @@ KINDS = ("chat", "stream")
 CONFIGS = ("bare", "sdk span", "openai-v2", "agl memory", "agl sqlite")
 AGL03 = "agl 0.3.0"
 PEER = "openai-v2"
-WARMUP = 10
+WARMUP = 3  # calls of each kind before counting; the blocks' spread shows any one-time cost left over
 
 
 # ---- the client process (runs under callgrind) ------------------------------------------------------
@@ -135,7 +136,10 @@ class _Setup:
 
         if self.name == AGL03:
             rollout_id, attempt_id = self.rollouts.pop()
-            return self.tracer.trace_context("bench", store=self.store, rollout_id=rollout_id, attempt_id=attempt_id)
+            # 0.3.0's trace_context is async; the sync one under it is what its runner uses for sync agents.
+            return self.tracer._trace_context_sync(
+                "bench", store=self.store, rollout_id=rollout_id, attempt_id=attempt_id
+            )
         if self.tracer is not None:
             rollout_id, attempt_id = self.rollouts.pop()
             return self.tracer.trace_context("bench", rollout_id=rollout_id, attempt_id=attempt_id)
@@ -272,6 +276,8 @@ def run_config(
         str(blocks),
     ]
     env = {**os.environ, "PYTHONHASHSEED": "0"}
+    if name == AGL03:  # 0.3.0 imports LiteLLM, which otherwise fetches its model cost map (3 tries, no network)
+        env["LITELLM_LOCAL_MODEL_COST_MAP"] = "True"
     # Start-up (importing openai alone is ~5 G instructions) runs uninstrumented, 10x faster; the client says
     # when it is warm, and callgrind_control switches instrumentation on before the first counted block.
     process = subprocess.Popen(
@@ -318,13 +324,21 @@ def report(results: dict[str, dict[str, list[float]]], calls: int, blocks: int) 
         print(line)
     if peer:
         print("\nx peer: added instructions / openai-v2's added (targets: agl memory <= 0.5, agl sqlite <= 0.75)")
+    if AGL03 in results:
+        old = {kind: mean(results[AGL03][kind]) - bare[kind] for kind in KINDS}
+        for name in (n for n in results if n.startswith("agl ") and n != AGL03):
+            ours = {kind: mean(results[name][kind]) - bare[kind] for kind in KINDS}
+            times = ", ".join(
+                f"{kind} {old[kind] / ours[kind]:.1f}x" if ours[kind] > 0 else f"{kind} -" for kind in KINDS
+            )
+            print(f"{name} vs agent-lightning 0.3.0 (its added / ours; target >= 25x cheaper): {times}")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--calls", type=int, default=50, help="calls per block")
+    parser.add_argument("--calls", type=int, default=30, help="calls per block")
     parser.add_argument("--blocks", type=int, default=2, help="blocks per kind")
-    parser.add_argument("--jobs", type=int, default=2, help="set-ups run at the same time")
+    parser.add_argument("--jobs", type=int, default=os.cpu_count() or 2, help="set-ups run at the same time")
     parser.add_argument("--only", help="comma-separated set-ups to run (bare is always run)")
     parser.add_argument("--with-agl03", action="store_true", help="also agent-lightning 0.3.0 (own venv)")
     parser.add_argument("--agl03-venv", default=os.path.expanduser("~/.cache/agentlightning-bench/agl03"))
@@ -375,11 +389,13 @@ def main() -> None:
                     args.blocks,
                     Path(tmp),
                 )
-                for name in names
+                for name in reversed(names)  # the costliest set-ups first: the last job to start is a short one
             }
-            results = {name: future.result() for name, future in futures.items()}
+            results = {name: futures[name].result() for name in names}
     report(results, args.calls, args.blocks)
-    print(f"\n({time.monotonic() - started:.0f} s)")
+    cpu = resource.getrusage(resource.RUSAGE_CHILDREN)
+    wall, cpu_s = time.monotonic() - started, cpu.ru_utime + cpu.ru_stime
+    print(f"\n({wall:.0f} s wall, {cpu_s:.0f} s CPU in the valgrind processes)")
 
 
 if __name__ == "__main__":
