@@ -34,9 +34,11 @@ Where the time goes (per set-up, CPU seconds under valgrind): ``import openai`` 
 and ~21 s under callgrind even with instrumentation off (valgrind still translates every block it runs);
 the counted calls run at ~30 M instructions/s, and a call is ~7.7 M instructions (chat) / ~14.6 M (stream)
 before any tracing, so 50 calls x 2 blocks x 2 kinds were ~80 s of each set-up's ~105 s. The defaults (30
-calls, 3 warm-up calls of each kind, one job per core, the costliest set-ups first) keep the figures'
-spread well under 0.1 M per call (it is printed) at about 60% of that CPU time. The scripted server, in
-the driver and not under valgrind, costs little.
+calls, 3 warm-up calls of each kind, one job per core, the costliest set-ups first) count 60% of those
+instructions and keep the blocks' spread under 0.06 M per call (it is printed; the first block of a kind
+carries a little of what the shorter warm-up left). A block's own one-time costs (a rollout's trace
+context) are spread over 30 calls, not 50, so the agl set-ups' added figures are ~0.03-0.05 M higher than
+with ``--calls 50``. The scripted server, in the driver and not under valgrind, costs little.
 """
 
 from __future__ import annotations
