@@ -1,6 +1,6 @@
 """The one JSON encoder for span attributes, shared by the emitters and every instrumentation plugin.
 
-pydantic models are dumped in JSON mode with serializer warnings off: a model holding a value its field
+pydantic models are dumped in JSON mode, as their actual types (``serialize_as_any``), with serializer warnings off: a model holding a value its field
 type does not declare (openai's ``parse()`` results, a framework's loosely typed messages) must not print a
 ``PydanticSerializationUnexpectedValue`` warning on the user's stderr, nor fail the span under ``-W error``.
 """
@@ -19,8 +19,10 @@ def json_default(value: Any) -> Any:
     dump = getattr(value, "model_dump", None)
     if callable(dump):
         try:
-            return dump(mode="json", warnings=False)
-        except TypeError:  # a model_dump that is not pydantic's
+            # serialize_as_any: a field declared as a base class keeps its subclass's fields (autogen 0.7.0's
+            # TaskResult.messages is declared as the base message types, which have no ``content``)
+            return dump(mode="json", warnings=False, serialize_as_any=True)
+        except TypeError:  # a model_dump that is not pydantic's (or a pydantic older than 2.7)
             return dump()
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return dataclasses.asdict(value)
