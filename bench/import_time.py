@@ -8,7 +8,8 @@ adds at most 30 ms over a bare interpreter (``python -c pass``). That figure is 
 Each figure is the best of N fresh interpreters, as two numbers: CPU time (user + system, from ``wait4``; the
 steadier one on a shared machine) and wall-clock. The interpreters run with a bytecode cache, as an installed
 package does (``PYTHONDONTWRITEBYTECODE`` is dropped and ``PYTHONPYCACHEPREFIX`` points at a temporary folder,
-warmed by one run per case, so nothing is written into the checkout); ``--no-bytecode-cache`` measures
+warmed by one run per case, so nothing is written into the checkout); ``--instructions`` adds
+instruction counts (valgrind), which a loaded machine does not disturb; ``--no-bytecode-cache`` measures
 what ``PYTHONDONTWRITEBYTECODE=1`` gives in a fresh ``uv sync`` (which compiles nothing): every module outside
 the standard library compiled from source on every run. ``python -X importtime`` adds overhead of its own, so whole
 runs are compared: ``python -c "<case>"`` minus ``python -c "pass"``. Then the modules the target case imports
@@ -19,6 +20,8 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -26,7 +29,7 @@ import time
 
 TARGET = "import agentlightning; agentlightning.instrument_all()"
 TARGET_MS = 30.0
-CASES = {
+CASES = {  # label -> code
     "import agentlightning": "import agentlightning",
     TARGET: TARGET,
     "every public name of agentlightning": "import agentlightning as a; [getattr(a, n) for n in a.__all__]",
@@ -57,6 +60,18 @@ def best_of(code: str, runs: int) -> tuple[float, float]:
     return min(r[0] for r in results), min(r[1] for r in results)
 
 
+def instructions(code: str) -> int:
+    """Instructions one fresh interpreter running ``code`` executes (valgrind's callgrind; steady under load)."""
+    run_once(code)  # warms the bytecode cache
+    with tempfile.TemporaryDirectory() as folder:
+        command = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={folder}/out", sys.executable, "-c", code]
+        done = subprocess.run(command, capture_output=True, text=True, check=True, env=ENV)
+    match = re.search(r"Collected : (\d+)", done.stderr)
+    if match is None:
+        raise RuntimeError(f"no instruction count in valgrind's output: {done.stderr[-500:]}")
+    return int(match.group(1))
+
+
 def imported_by(code: str) -> list[str]:
     probe = f"import sys; _before = set(sys.modules); {code}; print('\\n'.join(sorted(set(sys.modules) - _before)))"
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=False, env=ENV)
@@ -67,6 +82,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=15, help="fresh interpreters per case (best of)")
     parser.add_argument("--no-bytecode-cache", action="store_true", help="compile every module from source")
+    parser.add_argument(
+        "--instructions", action="store_true", help="also count instructions with valgrind (steady on a busy machine)"
+    )
     args = parser.parse_args()
     if args.no_bytecode_cache:
         ENV["PYTHONDONTWRITEBYTECODE"] = "1"  # the standard library's own pycs are still used
@@ -91,6 +109,14 @@ def main() -> None:
             continue
         figures[label] = (cpu - base_cpu, wall - base_wall)
         print(f"{label:60s} +{(cpu - base_cpu) * 1000:6.1f} ms +{(wall - base_wall) * 1000:6.1f} ms")
+
+    if args.instructions and shutil.which("valgrind"):
+        base = instructions("pass")
+        print(f"\ninstructions (callgrind), bare interpreter: {base / 1e6:.1f} M")
+        for label in ("import agentlightning", TARGET):
+            print(f"{label:60s} +{(instructions(CASES[label]) - base) / 1e6:6.1f} M instructions")
+    elif args.instructions:
+        print("\n--instructions: valgrind is not installed")
 
     modules = imported_by(TARGET)
     frameworks = sorted({m.split(".")[0] for m in modules} & set(FRAMEWORKS))
