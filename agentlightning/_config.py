@@ -15,12 +15,12 @@ with the same :class:`Option` (``Instrumentor.options``).
 
 from __future__ import annotations
 
-import logging
 import os
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
 from typing import Any
 
+from agentlightning._lazylog import lazy_logger
+from agentlightning._record import FrozenRecord
 from agentlightning.semconv import (
     AUTO_INSTRUMENT_ENV,
     CAPTURE_CONTENT_ENV,
@@ -47,7 +47,7 @@ __all__ = [
     "render_options",
 ]
 
-logger = logging.getLogger("agentlightning")
+logger = lazy_logger("agentlightning")
 
 DEFAULT_STORE_PATH = os.path.join(".agentlightning", "store.db")
 """Where the embedded default store lives, relative to the working directory."""
@@ -99,9 +99,10 @@ def parse_names(value: str) -> frozenset[str]:
     return frozenset(part.strip().lower() for part in value.split(",") if part.strip())
 
 
-@dataclass(frozen=True)
-class Option:
-    """One row of the configuration table."""
+class Option(FrozenRecord):
+    """One row of the configuration table (immutable, compared by value)."""
+
+    __slots__ = ("default", "env", "help", "keyword", "name", "type", "where")
 
     name: str
     """The option's name, and the attribute/``extra`` key it is stored under."""
@@ -113,8 +114,20 @@ class Option:
     type: str
     """What a value looks like, for people: ``bool``, ``names``, ``path``, ..."""
     help: str
-    where: str = "instrumentation"
-    """Who reads it: ``instrumentation``, ``guard``, ``trainer``, or a plugin's name."""
+    where: str
+    """Who reads it: ``instrumentation`` (the default), ``guard``, ``trainer``, or a plugin's name."""
+
+    def __init__(
+        self,
+        name: str,
+        keyword: str | None,
+        env: tuple[tuple[str, Callable[[str], Any]], ...],
+        default: Any,
+        type: str,
+        help: str,
+        where: str = "instrumentation",
+    ) -> None:
+        self._set(name=name, keyword=keyword, env=env, default=default, type=type, help=help, where=where)
 
     def from_env(self, environ: Mapping[str, str] | None = None) -> Any:
         """The value the environment gives, or ``None`` when no variable is set to a valid value."""

@@ -20,6 +20,12 @@ What the base does:
 - **Deferred patching.** Each patch names the module that defines its target. ``instrument()`` registers
   a wrapt post-import hook for that module: a module imported later is patched the moment it is imported,
   one already imported is patched at once, and nothing is imported just to patch it.
+- **Cheap until the framework arrives.** A plugin that names its framework's top-level modules
+  (:attr:`Instrumentor.trigger_modules`) is only *armed* by ``instrument()`` while none of them is imported:
+  a small import trigger (``_imports``) waits for the first, and only then are ``_patches()`` built and the
+  wrapt hooks registered. So ``instrument_all()`` at start-up imports neither wrapt, ``packaging``,
+  ``importlib.metadata``, OpenTelemetry nor the plugins' wrappers. The requirement check still happens in
+  ``instrument()`` (read from the installed metadata folders, ``packaging`` only for unusual requirements).
 - **Idempotent, under a lock.** Instrumenting twice patches once (new options update the running config
   in place). A class reachable under two module names is patched once.
 - **Removable, surgically.** ``uninstrument()`` restores each original. When another library wrapped the
@@ -35,22 +41,23 @@ A wrapper built by a patch factory receives a :class:`Switch` and must call the 
 from __future__ import annotations
 
 import functools
-import importlib.metadata
-import inspect
-import logging
+import re
 import sys
 import threading
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from types import ModuleType
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
-import wrapt
-from packaging.requirements import InvalidRequirement, Requirement
-from packaging.version import Version
+from agentlightning._lazylog import lazy_logger
+from agentlightning._record import FrozenRecord
 
+from . import _dists
 from ._config import InstrumentationConfig, Option
 from ._guard import guard
+from ._imports import when_imported
+
+if TYPE_CHECKING:
+    BaseProxy: type
 
 __all__ = [
     "BaseProxy",
@@ -63,16 +70,29 @@ __all__ = [
     "resolve_target",
 ]
 
-logger = logging.getLogger("agentlightning.instrumentation")
+logger = lazy_logger("agentlightning.instrumentation")
 
 WrapperFunction = Callable[[Any, Any, tuple[Any, ...], dict[str, Any]], Any]
 """``wrapper(wrapped, instance, args, kwargs)``, wrapt's wrapper signature."""
 
-# wrapt 2.x: FunctionWrapper derives from BaseObjectProxy; wrapt 1.x: from ObjectProxy.
-_PROXY_BASE: type = getattr(wrapt, "BaseObjectProxy", wrapt.ObjectProxy)
-BaseProxy: type = _PROXY_BASE
-"""Base of proxies that stand in for a framework object: wrapt's ``BaseObjectProxy`` (2.x: no ``__iter__`` of
-its own, so a non-iterable object stays non-iterable), ``ObjectProxy`` on wrapt 1.x."""
+
+def _proxy_base() -> type:
+    """wrapt 2.x: FunctionWrapper derives from BaseObjectProxy; wrapt 1.x: from ObjectProxy."""
+    import wrapt
+
+    base: type = getattr(wrapt, "BaseObjectProxy", wrapt.ObjectProxy)
+    return base
+
+
+def __getattr__(name: str) -> Any:
+    # ``BaseProxy``: base of proxies that stand in for a framework object: wrapt's ``BaseObjectProxy`` (2.x: no
+    # ``__iter__`` of its own, so a non-iterable object stays non-iterable), ``ObjectProxy`` on wrapt 1.x.
+    # Resolved on first use so that importing this module does not import wrapt.
+    if name == "BaseProxy":
+        value = globals()["BaseProxy"] = _proxy_base()
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 _IMPORT_HOOK = guard("instrumentation.import_hook")
 
@@ -90,33 +110,112 @@ class Switch:
         self.on = True
 
 
-@dataclass(frozen=True)
-class Patch:
+class Patch(FrozenRecord):
     """Wrap ``module.path`` (``"Class.method"`` or ``"function"``) with ``factory(switch)``.
 
     ``module`` is the module whose import triggers the patch. A target missing from it (another version
-    of the framework) is skipped with a debug line, unless ``required`` is set.
+    of the framework) is skipped with a debug line, unless ``required`` is set. Immutable, compared by value.
     """
+
+    __slots__ = ("factory", "module", "path", "required")
 
     module: str
     path: str
     factory: Callable[[Switch], WrapperFunction]
-    required: bool = False
+    required: bool
+
+    def __init__(
+        self, module: str, path: str, factory: Callable[[Switch], WrapperFunction], required: bool = False
+    ) -> None:
+        self._set(module=module, path=path, factory=factory, required=required)
 
 
-@dataclass
 class _Applied:
-    owner: Any
-    attribute: str
-    wrapper: Any
-    original: Any
-    owned: bool  # the original lived in owner.__dict__ (else it was inherited)
-    switch: Switch
+    __slots__ = ("attribute", "original", "owned", "owner", "switch", "wrapper")
+
+    def __init__(self, owner: Any, attribute: str, wrapper: Any, original: Any, owned: bool, switch: Switch) -> None:
+        self.owner = owner
+        self.attribute = attribute
+        self.wrapper = wrapper
+        self.original = original
+        self.owned = owned  # the original lived in owner.__dict__ (else it was inherited)
+        self.switch = switch
 
 
 def check_requirement(requirement: str) -> str | None:
     """``None`` when ``requirement`` (``"dist>=1.2,<3; python_version >= '3.11'"``) is met, else a sentence
-    saying what is installed and what is needed. A requirement whose marker does not apply here is met."""
+    saying what is installed and what is needed. A requirement whose marker does not apply here is met.
+
+    The usual shape (a name, comparisons with plain release numbers, a plain installed version) is decided
+    here without ``packaging``, with the same answer; anything else goes through ``packaging``."""
+    decided = _check_plain(requirement)
+    return _check_with_packaging(requirement) if decided is _UNDECIDED else decided
+
+
+_UNDECIDED: Any = object()
+_PLAIN_NAME = re.compile(r"\s*([A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?)\s*(.*)$", re.DOTALL)
+_PLAIN_CLAUSE = re.compile(r"\s*(<=|>=|==|!=|<|>)\s*(\d+(?:\.\d+)*)\s*$")
+_PLAIN_VERSION = re.compile(r"\d+(?:\.\d+)*$")
+
+
+def _release(text: str, length: int) -> tuple[int, ...]:
+    parts = tuple(int(part) for part in text.split("."))
+    return parts + (0,) * (length - len(parts))
+
+
+def _check_plain(requirement: str) -> Any:
+    """:func:`check_requirement`'s answer for a plain requirement, else ``_UNDECIDED``.
+
+    Plain: ``name`` and comma-separated ``< <= > >= == !=`` clauses on release numbers (no marker, extra,
+    URL, wildcard, ``~=``, pre-release), and an installed version of release numbers only. For those, PEP 440
+    comparison is comparison of the zero-padded release tuples (the pre-, post- and local-release rules of
+    the exclusive comparisons cannot apply to a plain installed version)."""
+    match = _PLAIN_NAME.match(requirement)
+    if match is None:
+        return _UNDECIDED
+    name, rest = match.groups()
+    clauses: list[tuple[str, str]] = []
+    if rest.strip():
+        for text in rest.split(","):
+            clause = _PLAIN_CLAUSE.match(text)
+            if clause is None:
+                return _UNDECIDED
+            clauses.append((clause.group(1), clause.group(2)))
+    installed = _dists.version(name)
+    if installed is None:
+        return _UNDECIDED  # a layout the metadata reader does not know: ask importlib.metadata
+    if installed == "":
+        return f"{name} is not installed; {requirement} is required (pip install '{requirement}')"
+    if not _PLAIN_VERSION.match(installed):
+        return _UNDECIDED
+    met = True
+    newer = False
+    for operator, bound in clauses:
+        length = max(installed.count("."), bound.count(".")) + 1
+        have, want = _release(installed, length), _release(bound, length)
+        ok = {
+            "<": have < want,
+            "<=": have <= want,
+            ">": have > want,
+            ">=": have >= want,
+            "==": have == want,
+            "!=": have != want,
+        }[operator]
+        met = met and ok
+        if operator in ("<", "<=") and have >= want:
+            newer = True
+    if met:
+        return None
+    hint = "newer than this plugin supports" if newer else "too old"
+    return f"{name} {installed} is installed ({hint}), but {requirement} is required"
+
+
+def _check_with_packaging(requirement: str) -> str | None:
+    import importlib.metadata
+
+    from packaging.requirements import InvalidRequirement, Requirement
+    from packaging.version import Version
+
     try:
         parsed = Requirement(requirement)
     except InvalidRequirement as exc:
@@ -154,7 +253,7 @@ def resolve_target(owner: Any, path: str) -> tuple[Any, str, Any, bool] | None:
     except AttributeError:
         return None
     if isinstance(parent, type):
-        for klass in inspect.getmro(parent):
+        for klass in parent.__mro__:
             if attribute in vars(klass):
                 return parent, attribute, vars(klass)[attribute], klass is parent
         return None
@@ -174,10 +273,17 @@ class Instrumentor:
     ``("langchain-core>=1.0,<2",)``; a missing or unsupported version gives a sentence, no patching."""
     options: ClassVar[tuple[Option, ...]] = ()
     """The plugin's own options (rows like the core table's); their values land in ``config.extra``."""
+    trigger_modules: ClassVar[tuple[str, ...]] = ()
+    """Top-level modules of the framework (``("openai",)``): while none is imported, ``instrument()`` only
+    checks the requirements and waits; the first one imported builds the patches (``_patches``) and arms
+    them. Must name the top-level module of every ``Patch.module`` (and of any hook the plugin registers in
+    :meth:`_armed`). Empty (the default): armed at once by ``instrument()``."""
 
     def __init__(self) -> None:
         self._lock = threading.RLock()
         self._active = False
+        self._armed_now = False  # _patches() built and their hooks registered, for the current instrument()
+        self._waiting = False  # an import trigger for trigger_modules is registered and has not fired
         self._config: InstrumentationConfig | None = None
         self._pending: dict[str, list[Patch]] = {}
         self._hooked: set[str] = set()
@@ -187,6 +293,9 @@ class Instrumentor:
 
     def _patches(self, config: InstrumentationConfig) -> Iterable[Patch]:
         raise NotImplementedError
+
+    def _armed(self) -> None:
+        """Called (under the lock) right after the patches are armed, for hooks of the plugin's own."""
 
     # ---- public ---------------------------------------------------------------------------------
 
@@ -221,25 +330,51 @@ class Instrumentor:
                 )
             self._config = config
             self._pending = {}
-            for patch in self._patches(config):
-                self._pending.setdefault(patch.module, []).append(patch)
             self._active = True
-            for module_name in self._pending:
-                if module_name in self._hooked:
-                    continue  # a hook from an earlier instrument() is still waiting for this module
-                self._hooked.add(module_name)
-                wrapt.register_post_import_hook(functools.partial(self._on_import, module_name), module_name)
+            self._armed_now = False
+            if not self.trigger_modules or any(name in sys.modules for name in self.trigger_modules):
+                self._arm()
+            elif not self._waiting:  # else a trigger from an earlier instrument() is still waiting
+                self._waiting = True
+                when_imported(self.trigger_modules, self._on_trigger)
 
     def uninstrument(self) -> None:
         """Remove every wrapper layer this instrumentor installed. Idempotent."""
         with self._lock:
             self._active = False
+            self._armed_now = False
             self._pending = {}
             applied, self._applied = self._applied, {}
             for record in applied.values():
                 self._remove(record)
 
     # ---- machinery ------------------------------------------------------------------------------
+
+    def _on_trigger(self) -> None:
+        with self._lock:
+            self._waiting = False
+            if self._active and not self._armed_now:
+                self._arm()
+
+    def _arm(self) -> None:
+        """Build the patches and register a wrapt post-import hook per module (applied at once if imported)."""
+        import wrapt
+
+        assert self._config is not None
+        self._armed_now = True
+        try:
+            for patch in self._patches(self._config):
+                self._pending.setdefault(patch.module, []).append(patch)
+        except BaseException:
+            self._active = self._armed_now = False  # as if instrument() had failed
+            self._pending = {}
+            raise
+        for module_name in self._pending:
+            if module_name in self._hooked:
+                continue  # a hook from an earlier instrument() is still waiting for this module
+            self._hooked.add(module_name)
+            wrapt.register_post_import_hook(functools.partial(self._on_import, module_name), module_name)
+        self._armed()
 
     def _on_import(self, module_name: str, module: ModuleType) -> None:
         with _IMPORT_HOOK, self._lock:
@@ -267,6 +402,8 @@ class Instrumentor:
         if key in self._applied:
             return  # same class re-exported under another module name
         switch = Switch()
+        import wrapt
+
         wrapper = wrapt.FunctionWrapper(original, patch.factory(switch))
         setattr(owner, attribute, wrapper)
         self._applied[key] = _Applied(owner, attribute, wrapper, original, owned, switch)
@@ -297,7 +434,7 @@ class Instrumentor:
             if child is None:
                 break
             if child is ours:
-                if isinstance(parent, _PROXY_BASE):
+                if isinstance(parent, _proxy_base()):
                     parent.__wrapped__ = record.original  # type: ignore[attr-defined]
                     return
                 break  # a plain decorator closes over us: the switched-off layer stays, inert

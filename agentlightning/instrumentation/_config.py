@@ -20,9 +20,7 @@ The environment is read when ``instrument_all()`` / ``instrument_<name>()`` is c
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
 from agentlightning._config import (
@@ -37,6 +35,7 @@ from agentlightning._config import (
     parse_names,
     render_options,
 )
+from agentlightning._record import Record
 from agentlightning.tracer import current_trace_state  # SDK-free by design: safe and cheap to import
 
 __all__ = [
@@ -76,20 +75,27 @@ def check_keywords(given: Iterable[str], known: Iterable[str]) -> None:
     for keyword in given:
         if keyword in known:
             continue
+        import difflib
+
         near = difflib.get_close_matches(keyword, known, n=1, cutoff=0.6)
         hint = f"did you mean {near[0]!r}?" if near else f"known options: {', '.join(known)}"
         raise TypeError(f"Unknown instrumentation option {keyword!r}; {hint}")
 
 
-@dataclass
-class InstrumentationConfig:
+class InstrumentationConfig(Record):
     """What a wrapper needs to know, resolved once. Wrappers close over this object; re-instrumenting with
     new options updates it in place, so the change applies to wrappers already installed."""
 
-    capture_content: bool | None = None
+    __slots__ = ("capture_content", "extra")
+
+    capture_content: bool | None
     """``True``/``False`` when the user said so, ``None`` when unset (see :func:`capture_enabled`)."""
-    extra: dict[str, Any] = field(default_factory=dict)
+    extra: dict[str, Any]
     """The plugin's own options (declared in ``Instrumentor.options``), resolved."""
+
+    def __init__(self, capture_content: bool | None = None, extra: dict[str, Any] | None = None) -> None:
+        self.capture_content = capture_content
+        self.extra = {} if extra is None else extra
 
     @classmethod
     def resolve(

@@ -23,17 +23,17 @@ The strict flag is read only when a failure happens, never on the hot path, so a
 from __future__ import annotations
 
 import functools
-import logging
 import threading
 from collections.abc import Callable
 from types import TracebackType
 from typing import Any, TypeVar, cast
 
+from agentlightning._lazylog import lazy_logger
 from agentlightning.semconv import STRICT_ENV
 
 __all__ = ["STRICT_ENV", "guard", "reset_guard_reports"]
 
-logger = logging.getLogger("agentlightning.instrumentation")
+logger = lazy_logger("agentlightning.instrumentation")
 
 _F = TypeVar("_F", bound=Callable[..., Any])
 

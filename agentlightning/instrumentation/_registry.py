@@ -8,18 +8,20 @@ ready instance)::
     openai = "agentlightning_openai:OpenAIInstrumentor"
 
 Entry points are read when :func:`instrument_all` (or ``instrument(name)``) is first called, never at
-import time. One instrumentor instance per name lives here for the whole process, so
+import time, straight from the installed metadata folders (``_dists``; ``importlib.metadata`` only for a
+layout that reader does not know). One instrumentor instance per name lives here for the whole process, so
 ``instrument_openai()``, ``instrument_all()`` and ``uninstrument_all()`` all act on the same patches.
 """
 
 from __future__ import annotations
 
-import importlib.metadata
-import logging
 import threading
 from collections.abc import Iterable
 from typing import Any
 
+from agentlightning._lazylog import lazy_logger
+
+from . import _dists
 from ._base import InstrumentationUnavailableError, Instrumentor
 from ._config import OPTIONS, check_keywords, disabled_from_env, normalize_names
 
@@ -34,7 +36,7 @@ __all__ = [
     "uninstrument_all",
 ]
 
-logger = logging.getLogger("agentlightning.instrumentation")
+logger = lazy_logger("agentlightning.instrumentation")
 
 ENTRY_POINT_GROUP = "agentlightning.instrumentors"
 
@@ -49,8 +51,22 @@ def _discover() -> None:
     if _discovered:
         return
     _discovered = True
-    for entry_point in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
-        _factories.setdefault(entry_point.name.lower(), entry_point)
+    found: Iterable[Any] | None = _dists.entry_points(ENTRY_POINT_GROUP)
+    if found is None:
+        import importlib.metadata
+
+        found = importlib.metadata.entry_points(group=ENTRY_POINT_GROUP)
+    for entry_point in found:
+        _factories.setdefault(entry_point.name.lower(), _EntryPoint(entry_point))
+
+
+class _EntryPoint:
+    """A registered entry point, not loaded yet (ours or importlib.metadata's: both have ``load()``)."""
+
+    __slots__ = ("entry_point",)
+
+    def __init__(self, entry_point: Any) -> None:
+        self.entry_point = entry_point
 
 
 def register_instrumentor(name: str, factory: type[Instrumentor] | Instrumentor) -> None:
@@ -81,8 +97,8 @@ def get_instrumentor(name: str) -> Instrumentor:
                 f"No agentlightning instrumentor named {name!r} (installed: {installed}). "
                 f"Install its plugin, e.g. pip install 'agentlightning[{name}]'."
             )
-        if isinstance(factory, importlib.metadata.EntryPoint):
-            factory = factory.load()
+        if isinstance(factory, _EntryPoint):
+            factory = factory.entry_point.load()
         instance = factory() if isinstance(factory, type) else factory
         if not isinstance(instance, Instrumentor):
             raise TypeError(f"Entry point {name!r} gave {instance!r}, not an agentlightning Instrumentor")

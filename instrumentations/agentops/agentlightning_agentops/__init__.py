@@ -50,28 +50,17 @@ Checked on agentops 0.4.21 (which declares ``wrapt<2`` and runs under wrapt 1.17
 from __future__ import annotations
 
 import builtins
-import logging
 import sys
 from typing import Any
 
+from agentlightning._lazylog import lazy_logger
 from agentlightning.instrumentation import InstrumentationConfig, Instrumentor, Patch, guard
-
-from ._offline import (
-    RoutingTracerProvider,
-    auth_wrapper,
-    init_wrapper,
-    intercept_logging_wrapper,
-    llm_callback_wrapper,
-    logging_wrapper,
-    perform_instrumentation_wrapper,
-    telemetry_wrapper,
-)
 
 __all__ = ["AgentOpsInstrumentor", "instrument_agentops", "uninstrument_agentops"]
 
 __version__ = "0.1.0"
 
-logger = logging.getLogger("agentlightning.instrumentation")
+logger = lazy_logger("agentlightning.instrumentation")
 
 _CORE = "agentops.sdk.core"
 _CLIENT = "agentops.client.client"
@@ -84,6 +73,7 @@ class AgentOpsInstrumentor(Instrumentor):
 
     name = "agentops"
     instruments = ("agentops>=0.4.21,<0.5",)
+    trigger_modules = ("agentops",)
 
     def __init__(self) -> None:
         super().__init__()
@@ -91,6 +81,17 @@ class AgentOpsInstrumentor(Instrumentor):
         self._print: Any = None
 
     def _patches(self, config: InstrumentationConfig) -> list[Patch]:
+        # Imported when AgentOps is (the plugin is armed then): _offline brings OpenTelemetry.
+        from ._offline import (
+            auth_wrapper,
+            init_wrapper,
+            intercept_logging_wrapper,
+            llm_callback_wrapper,
+            logging_wrapper,
+            perform_instrumentation_wrapper,
+            telemetry_wrapper,
+        )
+
         return [
             # 0.4.x: TracingCore.initialize builds its providers, exporters and print hook here (module global).
             Patch(_CORE, "setup_telemetry", telemetry_wrapper, required=True),
@@ -147,6 +148,8 @@ def _warn_if_initialized_already() -> None:
     tracer = getattr(core, "tracer", None) if core is not None else None
     if tracer is None or not getattr(tracer, "initialized", False):
         return
+    from ._offline import RoutingTracerProvider  # AgentOps is imported, and OpenTelemetry with it
+
     if isinstance(getattr(tracer, "provider", None), RoutingTracerProvider):
         return
     logger.warning(

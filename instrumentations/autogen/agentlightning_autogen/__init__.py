@@ -44,28 +44,13 @@ Uninstrumenting gives AutoGen its own tracing back.
 
 from __future__ import annotations
 
-import contextlib
 import types
 from collections.abc import Callable
 from typing import Any
 
-from opentelemetry import trace
-
-from agentlightning.instrumentation import InstrumentationConfig, Instrumentor, Option, Patch, Switch, wrap
+from agentlightning.instrumentation import InstrumentationConfig, Instrumentor, Option, Patch, Switch
 
 from ._clients import MODEL_CLIENT_MODULE, subclass_hook
-from ._readers import (
-    AGENT_RUN,
-    AGENT_RUN_STREAM,
-    AGENT_TURN,
-    CREATE,
-    CREATE_STREAM,
-    TEAM_RUN_STREAM,
-    TOOL,
-    TOOL_STREAM,
-    WORKBENCH_CALL,
-    cancellable,
-)
 
 __all__ = ["AutoGenInstrumentor", "instrument_autogen", "uninstrument_autogen"]
 
@@ -94,6 +79,9 @@ def _parse_bool(value: str) -> bool | None:
 
 def _silenced(switch: Switch) -> Any:
     """A factory replacing one of autogen-core's span context managers by a non-recording span."""
+    import contextlib
+
+    from opentelemetry import trace
 
     def wrapper(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         if not switch.on:
@@ -108,6 +96,7 @@ class AutoGenInstrumentor(Instrumentor):
 
     name = "autogen"
     instruments = ("autogen-agentchat>=0.7,<0.8", "autogen-core>=0.7,<0.8")
+    trigger_modules = ("autogen_agentchat", "autogen_core", "autogen_ext")
     options = (
         Option(
             "trace_runtime",
@@ -122,6 +111,24 @@ class AutoGenInstrumentor(Instrumentor):
     )
 
     def _patches(self, config: InstrumentationConfig) -> list[Patch]:
+        # Imported when AutoGen is (the plugin is armed then): they bring OpenTelemetry, asyncio, the readers.
+        from opentelemetry import trace
+
+        from agentlightning.instrumentation import wrap
+
+        from ._readers import (
+            AGENT_RUN,
+            AGENT_RUN_STREAM,
+            AGENT_TURN,
+            CREATE,
+            CREATE_STREAM,
+            TEAM_RUN_STREAM,
+            TOOL,
+            TOOL_STREAM,
+            WORKBENCH_CALL,
+            cancellable,
+        )
+
         tracer = trace.get_tracer("agentlightning.autogen", __version__)
         patches = [
             # Agent runs: BaseChatAgent.run -> on_messages; run_stream -> on_messages_stream (0.7.x).

@@ -57,11 +57,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from opentelemetry import trace
-
 from agentlightning.instrumentation import InstrumentationConfig, Instrumentor, Patch, guard
 
-from . import _hook, _sdk_spans
+from . import _hook
 
 if TYPE_CHECKING:
     from ._handler import AgentLightningCallbackHandler
@@ -78,6 +76,7 @@ class LangChainInstrumentor(Instrumentor):
 
     name = "langchain"
     instruments = ("langchain-core>=1.4,<2",)  # the oldest tested (pyproject [tool.agentlightning.tested])
+    trigger_modules = ("langchain_core", "anthropic")  # the top-level modules of _HOOK_MODULE and the patch
 
     def __init__(self) -> None:
         super().__init__()
@@ -86,11 +85,12 @@ class LangChainInstrumentor(Instrumentor):
     def _patches(self, config: InstrumentationConfig) -> list[Patch]:
         # LangChain itself is not wrapped: its configure hook brings the handler to every run. One wrapper
         # for a provider SDK that traces itself (see _sdk_spans): no second span for a model call.
+        from . import _sdk_spans
+
         return [Patch(_sdk_spans.ANTHROPIC_MODULE, _sdk_spans.ANTHROPIC_TARGET, _sdk_spans.one_span_per_call)]
 
-    def instrument(self, **options: Any) -> None:
-        """Attach the handler to every LangChain run from now on (when LangChain is imported). Idempotent."""
-        super().instrument(**options)
+    def _armed(self) -> None:
+        # Attach the handler to every LangChain run from now on (when langchain_core.tracers.context is imported).
         import wrapt
 
         wrapt.register_post_import_hook(self._on_langchain, _HOOK_MODULE)
@@ -116,6 +116,8 @@ class LangChainInstrumentor(Instrumentor):
             if not self.is_instrumented or config is None:
                 return None
             if self._handler is None:
+                from opentelemetry import trace
+
                 from ._handler import AgentLightningCallbackHandler
 
                 self._handler = AgentLightningCallbackHandler(trace.get_tracer("agentlightning.langchain"), config)

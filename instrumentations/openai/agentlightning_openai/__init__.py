@@ -62,58 +62,54 @@ traced too. Checked on openai 3.57 (httpx2); the patched names exist unchanged s
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from opentelemetry import trace
+from agentlightning.instrumentation import InstrumentationConfig, Instrumentor, Patch
 
-from agentlightning.instrumentation import InstrumentationConfig, Instrumentor, Operation, Patch, wrap
+from ._providers import PROVIDER_AZURE, PROVIDER_OPENAI
 
-from ._chat import CHAT, EMBEDDINGS
-from ._completions import COMPLETIONS
-from ._responses import RESPONSES
-from ._util import PROVIDER_AZURE, PROVIDER_OPENAI
+if TYPE_CHECKING:
+    from agentlightning.instrumentation import Operation
 
 __all__ = ["PROVIDER_AZURE", "PROVIDER_OPENAI", "OpenAIInstrumentor", "instrument_openai", "uninstrument_openai"]
 
 __version__ = "0.1.0"
 
-# (module that defines the class, in the layouts seen across openai versions) x (class, method, operation)
+# (module that defines the class, in the layouts seen across openai versions) x (class, method, operation name)
 _CHAT_MODULES = (
     "openai.resources.chat.completions.completions",  # openai >= 1.5x: chat/completions/ is a package
     "openai.resources.chat.completions",  # openai 1.40-1.5x: a module
 )
-_TARGETS: tuple[tuple[tuple[str, ...], str, str, Operation, bool], ...] = (
-    # module names, class, method, operation, async
-    (_CHAT_MODULES, "Completions", "create", CHAT, False),
-    (_CHAT_MODULES, "AsyncCompletions", "create", CHAT, True),
+_RESPONSES_MODULES = ("openai.resources.responses.responses", "openai.resources.responses")
+_TARGETS: tuple[tuple[tuple[str, ...], str, str, str, bool], ...] = (
+    # module names, class, method, operation (a name in _operations()), async
+    (_CHAT_MODULES, "Completions", "create", "CHAT", False),
+    (_CHAT_MODULES, "AsyncCompletions", "create", "CHAT", True),
     # parse() posts by itself (it does not go through create) in every version checked.
-    (_CHAT_MODULES, "Completions", "parse", CHAT, False),
-    (_CHAT_MODULES, "AsyncCompletions", "parse", CHAT, True),
-    (("openai.resources.beta.chat.completions",), "Completions", "parse", CHAT, False),  # openai < 1.92
-    (("openai.resources.beta.chat.completions",), "AsyncCompletions", "parse", CHAT, True),
-    (("openai.resources.responses.responses", "openai.resources.responses"), "Responses", "create", RESPONSES, False),
-    (
-        ("openai.resources.responses.responses", "openai.resources.responses"),
-        "AsyncResponses",
-        "create",
-        RESPONSES,
-        True,
-    ),
+    (_CHAT_MODULES, "Completions", "parse", "CHAT", False),
+    (_CHAT_MODULES, "AsyncCompletions", "parse", "CHAT", True),
+    (("openai.resources.beta.chat.completions",), "Completions", "parse", "CHAT", False),  # openai < 1.92
+    (("openai.resources.beta.chat.completions",), "AsyncCompletions", "parse", "CHAT", True),
+    (_RESPONSES_MODULES, "Responses", "create", "RESPONSES", False),
+    (_RESPONSES_MODULES, "AsyncResponses", "create", "RESPONSES", True),
     # responses.parse() posts by itself too (openai >= 1.92; 3.x through lib._response_resources.parse).
-    (("openai.resources.responses.responses", "openai.resources.responses"), "Responses", "parse", RESPONSES, False),
-    (
-        ("openai.resources.responses.responses", "openai.resources.responses"),
-        "AsyncResponses",
-        "parse",
-        RESPONSES,
-        True,
-    ),
-    (("openai.resources.embeddings",), "Embeddings", "create", EMBEDDINGS, False),
-    (("openai.resources.embeddings",), "AsyncEmbeddings", "create", EMBEDDINGS, True),
+    (_RESPONSES_MODULES, "Responses", "parse", "RESPONSES", False),
+    (_RESPONSES_MODULES, "AsyncResponses", "parse", "RESPONSES", True),
+    (("openai.resources.embeddings",), "Embeddings", "create", "EMBEDDINGS", False),
+    (("openai.resources.embeddings",), "AsyncEmbeddings", "create", "EMBEDDINGS", True),
     # Legacy completions (/v1/completions): unchanged since openai 1.0.
-    (("openai.resources.completions",), "Completions", "create", COMPLETIONS, False),
-    (("openai.resources.completions",), "AsyncCompletions", "create", COMPLETIONS, True),
+    (("openai.resources.completions",), "Completions", "create", "COMPLETIONS", False),
+    (("openai.resources.completions",), "AsyncCompletions", "create", "COMPLETIONS", True),
 )
+
+
+def _operations() -> dict[str, Operation]:
+    # Imported when openai is (the plugin is armed then): they bring OpenTelemetry and the wrappers.
+    from ._chat import CHAT, EMBEDDINGS
+    from ._completions import COMPLETIONS
+    from ._responses import RESPONSES
+
+    return {"CHAT": CHAT, "EMBEDDINGS": EMBEDDINGS, "COMPLETIONS": COMPLETIONS, "RESPONSES": RESPONSES}
 
 
 class OpenAIInstrumentor(Instrumentor):
@@ -121,12 +117,18 @@ class OpenAIInstrumentor(Instrumentor):
 
     name = "openai"
     instruments = ("openai>=1.40",)
+    trigger_modules = ("openai",)
 
     def _patches(self, config: InstrumentationConfig) -> list[Patch]:
+        from opentelemetry import trace
+
+        from agentlightning.instrumentation import wrap
+
         tracer = trace.get_tracer("agentlightning.openai", __version__)
+        operations = _operations()
         patches = []
         for modules, cls, method, operation, is_async in _TARGETS:
-            factory = wrap(tracer, config, operation, "async" if is_async else "sync")
+            factory = wrap(tracer, config, operations[operation], "async" if is_async else "sync")
             for module in modules:
                 patches.append(Patch(module, f"{cls}.{method}", factory))
         return patches

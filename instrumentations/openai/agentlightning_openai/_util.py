@@ -32,6 +32,8 @@ from agentlightning.semconv import (
     SERVER_PORT,
 )
 
+from ._providers import PROVIDER_AZURE, PROVIDER_OPENAI
+
 __all__ = [
     "PROVIDER_AZURE",
     "PROVIDER_OPENAI",
@@ -42,10 +44,6 @@ __all__ = [
     "text_parts",
 ]
 
-PROVIDER_OPENAI = "openai"
-"""``gen_ai.provider.name`` of the OpenAI client (also against OpenAI-compatible servers)."""
-PROVIDER_AZURE = "azure.ai.openai"
-"""``gen_ai.provider.name`` of ``AzureOpenAI`` / ``AsyncAzureOpenAI`` (GenAI semantic conventions)."""
 
 _CLIENTS: dict[int, tuple[weakref.ref[Any], dict[str, Any]]] = {}
 """id(client) -> (weak reference to it, provider and server attributes). Reading ``client.base_url`` costs ~1 µs on
