@@ -14,6 +14,10 @@ to a ``ThreadPoolExecutor`` (``loop.run_in_executor`` too) or a ``threading.Thre
 context along (see ``agentlightning.tracer._threads``; installed when the first ``OtelTracer`` is used,
 removed with :func:`agentlightning.tracer.uninstall_context_propagation`).
 
+The rollout root span and our plugins' spans are SDK spans made the lean way (``agentlightning.tracer.lean``):
+the same span ``start_span`` would make, without the SDK's general per-span work; every processor and
+exporter sees an ordinary SDK span.
+
 ``OtelTracer(otlp_endpoint="http://localhost:4318")`` (or ``OTEL_EXPORTER_OTLP_ENDPOINT``) also exports
 every span to an OpenTelemetry collector over OTLP/HTTP; see ``agentlightning.tracer._otlp``.
 """
