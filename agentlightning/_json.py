@@ -1,6 +1,7 @@
 """The one JSON encoder for span attributes, shared by the emitters and every instrumentation plugin.
 
-pydantic models are dumped in JSON mode, as their actual types (``serialize_as_any``), with serializer warnings off: a model holding a value its field
+pydantic models are dumped in JSON mode, as their actual types (``serialize_as_any``), with serializer
+warnings off: a model holding a value its field
 type does not declare (openai's ``parse()`` results, a framework's loosely typed messages) must not print a
 ``PydanticSerializationUnexpectedValue`` warning on the user's stderr, nor fail the span under ``-W error``.
 """

@@ -59,7 +59,7 @@ from agentlightning import semconv
 from agentlightning._config import option_value
 from agentlightning._utils import DeadlineExceeded, run_in_daemon_thread, wait_for
 from agentlightning.emitter import check_number
-from agentlightning.tracer._state import attempt_known
+from agentlightning.tracer import attempt_known
 from agentlightning.types import (
     TERMINAL_ATTEMPT_STATUSES,
     TERMINAL_ROLLOUT_STATUSES,

@@ -53,6 +53,7 @@ import contextlib
 import importlib.util
 import os
 import re
+import sys
 from collections.abc import Generator, Iterator
 from pathlib import Path
 from typing import Any
@@ -133,6 +134,11 @@ class NetworkGuard:
 
         self._network = network
         self._reported = 0
+        inherited = sys.modules.get("_agentlightning_child_network_guard")
+        if inherited is not None:
+            # This process is a child of a guarded session that runs pytest itself (a pytest-xdist worker): its
+            # own guard takes over from the child's copy, so that it raises and records as one session does.
+            inherited._state.active = False
         network.activate()
         directory = Path(tempfile.mkdtemp(prefix="agentlightning-network-"))
         self._children = directory / "children.txt"

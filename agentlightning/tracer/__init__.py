@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from ._state import current_trace_state
+from ._state import attempt_known, current_trace_state
 
 if TYPE_CHECKING:
     from ._threads import install_context_propagation, uninstall_context_propagation
@@ -40,6 +40,7 @@ def __dir__() -> list[str]:
 __all__ = [
     "OtelTracer",
     "Tracer",
+    "attempt_known",
     "current_trace_state",
     "get_active_tracer",
     "install_context_propagation",

@@ -393,7 +393,7 @@ class _TraceContext:
         if state.name is not None:
             attributes[semconv.AGL_TRACE_NAME] = state.name
         self._parent = otel_context.get_current()
-        root = lean_start(tracer, semconv.AGL_ROLLOUT, self._parent, SpanKind.INTERNAL, attributes)
+        root: OtelSpan | None = lean_start(tracer, semconv.AGL_ROLLOUT, self._parent, SpanKind.INTERNAL, attributes)
         if root is None:
             root = tracer.start_span(semconv.AGL_ROLLOUT, context=self._parent, attributes=attributes)
         self._root = root

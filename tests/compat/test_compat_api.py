@@ -192,6 +192,7 @@ def test_get_langchain_handler_is_none_until_the_langchain_plugin_traces_then_it
 
     from agentlightning.instrumentation import instrument, uninstrument
 
+    uninstrument("langchain")  # from a known state, whatever ran before in this process
     tracer = agl.OtelTracer()
     assert "langchain" in _registry.available_instrumentors()  # the workspace installs the plugin
     assert tracer.get_langchain_handler() is None  # installed, not instrumented: 0.3's None

@@ -25,6 +25,7 @@ def _guard() -> None:
     if spec is None or spec.loader is None:
         return
     network = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = network  # found there by a pytest session in this process (an xdist worker)
     spec.loader.exec_module(network)
     network.activate()
     if not os.environ.get(network.ENV_RECORD):
