@@ -51,6 +51,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from _callgrind import ensure_valgrind, read_parts
+
 HERE = Path(__file__).resolve().parent
 PEER_PACKAGE = "openinference-instrumentation-autogen-agentchat"
 PEER_MODULE = "openinference.instrumentation.autogen_agentchat"
@@ -149,21 +151,6 @@ def client_process(name: str, base_url: str, turns: int, blocks: int) -> None:
 # ---- the driver ---------------------------------------------------------------------------------------------
 
 
-def ensure_valgrind() -> str:
-    found = shutil.which("valgrind")
-    if found:
-        return found
-    print("valgrind not found: installing it with apt-get (Debian package 'valgrind')", flush=True)
-    sudo = [] if os.geteuid() == 0 else ["sudo"]
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    subprocess.run([*sudo, "apt-get", "update", "-q"], check=True, env=env)
-    subprocess.run([*sudo, "apt-get", "install", "-y", "-q", "valgrind"], check=True, env=env)
-    found = shutil.which("valgrind")
-    if not found:
-        raise SystemExit("valgrind is still not on PATH after apt-get install valgrind")
-    return found
-
-
 def _ensure_peer() -> None:
     try:
         if importlib.util.find_spec(PEER_MODULE) is not None:
@@ -175,21 +162,6 @@ def _ensure_peer() -> None:
     print(f"installing the peer ({PEER_PACKAGE}) into an overlay environment: uv run --with ...", flush=True)
     command = ["uv", "run", "--all-packages", f"--with={PEER_PACKAGE}", "python", __file__, *sys.argv[1:]]
     os.execvpe("uv", command, {**os.environ, _REEXEC: "1"})
-
-
-_SUMMARY = re.compile(r"^(?:summary|totals): (\d+)", re.MULTILINE)
-_PART = re.compile(r"^part: (\d+)", re.MULTILINE)
-
-
-def _read_parts(out: Path) -> list[int]:
-    """Instructions of each callgrind dump (``out.1``, ``out.2``, ...), in dump order."""
-    parts: dict[int, int] = {}
-    for path in out.parent.glob(out.name + ".*"):
-        text = path.read_text(errors="replace")
-        part, total = _PART.search(text), _SUMMARY.search(text)
-        if part and total:
-            parts[int(part.group(1))] = int(total.group(1))
-    return [parts[k] for k in sorted(parts)]
 
 
 def run_setup(
@@ -233,7 +205,7 @@ def run_setup(
     if process.returncode != 0 or line.strip() != "READY":
         raise SystemExit(f"{name}: the client process failed ({process.returncode}):\n{line}{stderr[-4000:]}")
     spans = next((float(s.split()[1]) for s in stdout.splitlines() if s.startswith("SPANS ")), 0.0)
-    parts = _read_parts(out)[1 : 1 + blocks]  # part 1: from switching instrumentation on to the first mark
+    parts = read_parts(out)[1 : 1 + blocks]  # part 1: from switching instrumentation on to the first mark
     if len(parts) != blocks:
         raise SystemExit(f"{name}: expected {blocks + 1} callgrind dumps, found {len(parts) + 1}")
     return [count / turns for count in parts], spans

@@ -56,6 +56,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from _callgrind import ensure_valgrind, read_parts
+
 MESSAGES = [{"role": "system", "content": "You are terse."}, {"role": "user", "content": "What is 2 + 2?"}]
 KINDS = ("chat", "stream")
 CONFIGS = ("bare", "sdk span", "openai-v2", "agl memory", "agl sqlite")
@@ -211,21 +213,6 @@ def client_process(name: str, base_url: str, calls: int, blocks: int) -> None:
 # ---- the driver --------------------------------------------------------------------------------------
 
 
-def ensure_valgrind() -> str:
-    found = shutil.which("valgrind")
-    if found:
-        return found
-    print("valgrind not found: installing it with apt-get (Debian package 'valgrind')", flush=True)
-    sudo = [] if os.geteuid() == 0 else ["sudo"]
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    subprocess.run([*sudo, "apt-get", "update", "-q"], check=True, env=env)
-    subprocess.run([*sudo, "apt-get", "install", "-y", "-q", "valgrind"], check=True, env=env)
-    found = shutil.which("valgrind")
-    if not found:
-        raise SystemExit("valgrind is still not on PATH after apt-get install valgrind")
-    return found
-
-
 def ensure_agl03(venv: Path) -> Path:
     """A venv with agent-lightning 0.3.0 and this run's openai version; made once with uv."""
     import openai
@@ -241,21 +228,6 @@ def ensure_agl03(venv: Path) -> Path:
     packages = ["agentlightning==0.3.0", f"openai=={openai.__version__}"]
     subprocess.run([uv, "pip", "install", "-q", "--python", str(python), *packages], check=True)
     return python
-
-
-_SUMMARY = re.compile(r"^(?:summary|totals): (\d+)", re.MULTILINE)
-_PART = re.compile(r"^part: (\d+)", re.MULTILINE)
-
-
-def read_parts(out: Path) -> list[int]:
-    """Instructions of each callgrind dump (``out.1``, ``out.2``, ...), in dump order."""
-    parts: dict[int, int] = {}
-    for path in out.parent.glob(out.name + ".*"):
-        text = path.read_text(errors="replace")
-        part, total = _PART.search(text), _SUMMARY.search(text)
-        if part and total:
-            parts[int(part.group(1))] = int(total.group(1))
-    return [parts[k] for k in sorted(parts)]
 
 
 def run_config(
