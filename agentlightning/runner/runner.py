@@ -302,7 +302,9 @@ class LitAgentRunner(Generic[T_task]):
                 ):
                     await self._call_hooks("on_rollout_start", agent=agent, runner=self, rollout=rollout)
                     status = await self._run_agent(rollout, resources)
-        except asyncio.CancelledError:
+        except (asyncio.CancelledError, KeyboardInterrupt):
+            # Ctrl-C: Python 3.11+'s asyncio.run cancels the main task; on 3.10 the KeyboardInterrupt itself
+            # may surface in this task. Either way the agent did nothing wrong: the rollout is cancelled.
             cancelled = True
             raise
         finally:

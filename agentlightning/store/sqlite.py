@@ -167,11 +167,16 @@ class CorruptStoreError(sqlite3.DatabaseError):
 
 #: SQLite's primary result codes for a damaged file: SQLITE_CORRUPT and SQLITE_NOTADB.
 _CORRUPTION_CODES = frozenset({11, 26})
+# SQLite's own texts for those two codes (SQLITE_CORRUPT, SQLITE_NOTADB), for Python 3.10, whose sqlite3
+# errors carry no ``sqlite_errorcode`` (added in 3.11)
+_CORRUPTION_TEXTS = ("database disk image is malformed", "file is not a database")
 
 
 def _is_corruption(exc: sqlite3.DatabaseError) -> bool:
     code = getattr(exc, "sqlite_errorcode", None)
-    return code is not None and code & 0xFF in _CORRUPTION_CODES
+    if code is None:
+        return str(exc).startswith(_CORRUPTION_TEXTS)
+    return code & 0xFF in _CORRUPTION_CODES
 
 
 class _Reading:

@@ -28,6 +28,7 @@ import asyncio
 import logging
 import threading
 from collections.abc import Iterator
+from concurrent.futures import TimeoutError as FutureTimeout
 from contextlib import contextmanager
 from contextvars import Token
 from typing import TYPE_CHECKING, Any
@@ -434,7 +435,7 @@ class _TraceContext:
             flushed = state.writer.flush()
             try:
                 flushed.result(self._tracer.flush_timeout)
-            except TimeoutError:
+            except FutureTimeout:  # the builtin TimeoutError from Python 3.11; a class of its own on 3.10
                 _flush_timed_out(self._tracer, state)
         self._tracer._finish(state)
 
