@@ -8,6 +8,7 @@ test suites).
 from __future__ import annotations
 
 import os
+import signal
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -16,6 +17,12 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 os.environ.setdefault("AGENTLIGHTNING_STRICT", "1")
+
+# A shell starts a background job (`bash .ci/run &`, nohup) with SIGINT ignored, and an ignored signal stays
+# ignored across exec: the Ctrl-C tests' children would never get their KeyboardInterrupt. Python's own
+# handler here becomes the default disposition in every child (xdist workers load this file too).
+if hasattr(signal, "SIGINT") and signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 

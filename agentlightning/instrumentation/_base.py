@@ -237,13 +237,30 @@ def _check_with_packaging(requirement: str) -> str | None:
     return f"{parsed.name} {installed} is installed ({hint}), but {requirement} is required"
 
 
+#: A classmethod written in C (``object.__init_subclass__``; ``typing.Generic``'s from Python 3.12): wrapt
+#: binds such a descriptor like a plain function, so its wrapper would get ``instance=None`` and never learn
+#: the class it was called for.
+_C_CLASSMETHOD = type(vars(object)["__init_subclass__"])
+
+
+def _inherited_classmethod(owner: type, attribute: str) -> classmethod[Any, Any, Any]:
+    """A classmethod that does what Python does for ``owner`` without the attribute: go on along the MRO."""
+
+    def inherited(cls: type, *args: Any, **kwargs: Any) -> Any:
+        return getattr(super(owner, cls), attribute)(*args, **kwargs)
+
+    inherited.__name__ = inherited.__qualname__ = attribute
+    return classmethod(inherited)
+
+
 def resolve_target(owner: Any, path: str) -> tuple[Any, str, Any, bool] | None:
     """``(parent, attribute, original, owned)`` for ``path`` under ``owner``, as wrapt resolves it.
 
     Each step below a class walks the MRO and takes the raw attribute from the first class ``__dict__`` that
     has it (so an inherited ``classmethod``/``staticmethod`` is wrapped as the descriptor it is, keeping ``cls``
-    and working on instances), never ``getattr`` on the class. ``owned``: the attribute lives in the parent's
-    own ``__dict__``. ``None`` when a step is missing.
+    and working on instances), never ``getattr`` on the class; one written in C is wrapped as a Python
+    ``classmethod`` that goes on along the MRO, so the wrapper still gets the class. ``owned``: the attribute
+    lives in the parent's own ``__dict__``. ``None`` when a step is missing.
     """
     *steps, attribute = path.split(".")
     parent = owner
@@ -255,7 +272,10 @@ def resolve_target(owner: Any, path: str) -> tuple[Any, str, Any, bool] | None:
     if isinstance(parent, type):
         for klass in parent.__mro__:
             if attribute in vars(klass):
-                return parent, attribute, vars(klass)[attribute], klass is parent
+                raw = vars(klass)[attribute]
+                if klass is not parent and type(raw) is _C_CLASSMETHOD:
+                    raw = _inherited_classmethod(parent, attribute)
+                return parent, attribute, raw, klass is parent
         return None
     namespace = getattr(parent, "__dict__", None)
     if namespace is not None and attribute in namespace:

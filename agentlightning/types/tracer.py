@@ -175,6 +175,29 @@ def _json_parent_context(ctx: Any) -> str:
     return made
 
 
+def _raw_parts(src: Any) -> tuple[Any, Any, Any]:
+    """``(attributes, events, links)`` of a span, read without the SDK properties' copies where possible.
+
+    ``ReadableSpan.attributes`` wraps the attributes in a read-only proxy, ``.events`` and ``.links`` copy
+    their lists into tuples (under a lock): per span, that costs more than encoding it. The SDK's own spans
+    keep them in ``_attributes`` (a ``BoundedAttributes``, whose ``_dict`` is a plain dict), ``_events`` and
+    ``_links``; a span of another shape is read through the public properties. The attributes may hold
+    tuples: pydantic-core encodes them as JSON arrays, as it does lists. Only for encoding: the caller must
+    not change what it gets.
+    """
+    try:
+        attributes, events, links = src._attributes, src._events, src._links
+    except AttributeError:
+        return _attrs(src.attributes), src.events, src.links
+    if type(attributes) is not dict:
+        attributes = getattr(attributes, "_dict", None) if attributes is not None else {}
+        if type(attributes) is not dict:
+            attributes = _attrs(src.attributes)
+    if events is None or links is None:
+        return attributes, src.events, src.links
+    return attributes, events, links
+
+
 def span_json(
     src: ReadableSpan, rollout_id: str, attempt_id: str, *, inf_nan: Literal["null", "constants"] = "null"
 ) -> str:
@@ -193,9 +216,7 @@ def span_json(
     status = src.status
     description = status.description
     start, end = src.start_time, src.end_time
-    attributes = src.attributes
-    events = src.events
-    links = src.links
+    attributes, events, links = _raw_parts(src)
     resource = src.resource
     cached = _json_resource
     if cached[0] is resource:
@@ -218,7 +239,7 @@ def span_json(
         f'"parent_id":{parent_id},"name":{_json_str(src.name)},'
         f'"status":{{"status_code":"{status.status_code.name}",'
         f'"description":{"null" if description is None else _json_str(description)}}},'
-        f'"attributes":{_json_value(_attrs(attributes), inf_nan) if attributes else "{}"},'
+        f'"attributes":{_json_value(attributes, inf_nan) if attributes else "{}"},'
         f'"events":{_json_value(_events_record(events), inf_nan) if events else "[]"},'
         f'"links":{_json_value(_links_record(links), inf_nan) if links else "[]"},'
         f'"start_time":{"null" if start is None else repr(start / 1e9)},'

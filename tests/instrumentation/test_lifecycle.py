@@ -106,6 +106,60 @@ def test_inherited_classmethod_and_staticmethod_patched_on_a_subclass(framework:
     assert module.Child.make() is module.Child
 
 
+class SubclassWatcher(Instrumentor):
+    """Wraps ``Hooked.__init_subclass__``, which the class inherits from C (``object``'s), like AutoGen's
+    ``ChatCompletionClient`` inherits ``typing.Generic``'s on Python 3.12+."""
+
+    name = "subclass-watcher-test"
+
+    def __init__(self, module: str) -> None:
+        super().__init__()
+        self.module = module
+        self.seen: list[Any] = []
+
+    def _patches(self, config: InstrumentationConfig) -> list[Patch]:
+        def factory(switch: Any) -> Any:
+            def wrapper(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
+                self.seen.append(instance)
+                return wrapped(*args, **kwargs)
+
+            return wrapper
+
+        return [Patch(self.module, "Hooked.__init_subclass__", factory)]
+
+
+def test_an_init_subclass_inherited_from_c_is_wrapped_with_the_class_and_the_mro_kept(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    name = f"subfw_{abs(hash(tmp_path)) % 10**8}"
+    (tmp_path / f"{name}.py").write_text(
+        textwrap.dedent(
+            """
+            class Hooked:
+                pass
+            class Mixin:
+                def __init_subclass__(cls, tag="", **kwargs):
+                    cls.tag = tag
+                    super().__init_subclass__(**kwargs)
+            """
+        )
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    module = __import__(name)
+    watcher = SubclassWatcher(name)
+    watcher.instrument()
+    try:
+        child = type("Child", (module.Hooked,), {})
+        both = type("Both", (child, module.Mixin), {}, tag="x")  # Mixin's hook comes after Hooked in the MRO
+        assert watcher.seen == [child, both]  # the wrapper learns the class being defined
+        assert both.tag == "x"  # and the rest of the MRO still runs, with the class's keywords
+        with pytest.raises(TypeError):
+            type("Bad", (module.Hooked,), {}, unknown=1)  # what object.__init_subclass__ says, unchanged
+    finally:
+        watcher.uninstrument()
+    assert "__init_subclass__" not in vars(module.Hooked)  # inherited again
+
+
 # ---- requirements checked with packaging ---------------------------------------------------------
 
 
