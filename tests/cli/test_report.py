@@ -136,8 +136,12 @@ def test_a_report_of_10000_spans_stays_usable_and_shows_which_template_won(tmp_p
     assert "10000 spans" in page.inner_text("#timeline-title")  # the newest rollout, the big one
     assert page.locator(".span-row").count() < 200  # only the rows in view are drawn
     page.locator("#waterfall").evaluate("el => { el.scrollTop = 9000 * 22; el.dispatchEvent(new Event('scroll')); }")
-    page.locator(".span-row", has_text="chat model-").first.wait_for()
-    page.locator(".span-row", has_text="chat model-").first.click()
+    # Row 9005 exists only once the scrolled range is drawn (the rows of the first screen are still there until then,
+    # and clicking one of those would scroll the pane back and race the redraw).
+    row = page.locator('.span-row[data-index="9005"]')
+    row.wait_for()
+    assert "chat model-" in row.inner_text()
+    row.click()
     assert "step" in page.inner_text("#details")
     best = page.locator("#versions tbody tr.best")
     assert best.count() == 1 and "Think, then answer: {q}" in best.inner_text()
