@@ -1,6 +1,7 @@
 """The background writer: finished spans go to the store in batches, off the caller's thread.
 
-The caller pays for one ``deque.append`` per span (plus, rarely, an ``Event.set``). A single daemon thread
+The caller pays for one ``deque.append`` per span (plus, when the writer sleeps, one token put in a C-level
+``SimpleQueue`` to wake it). A single daemon thread
 drains the queue, converts spans and writes each batch with one ``store.add_otel_spans`` call, which
 backends run as one transaction. After the first span of a batch arrives the writer lingers up to
 ``linger`` seconds for more (a transaction per span would cost SQLite ~0.4 ms of CPU each); a flush, or a
@@ -17,6 +18,12 @@ caller waits as long as it takes.
 A flush is a marker in the same FIFO queue, so when the writer reaches it, every span queued before it is
 committed.
 
+Waking is done with C-level primitives only, because with real model latencies every span is a batch of its
+own and a ``threading.Event`` or ``Condition`` costs more Python bytecode per span than writing it: the writer
+sleeps on a ``queue.SimpleQueue`` of wake-up tokens (``_idle`` says whether a producer must put one), and lingers
+on ``_urgent``, a plain lock that is held while nobody is waiting and released to cut the linger short (so
+"set" is a release, "wait and clear" an ``acquire`` with a timeout).
+
 The fast path: a store whose :meth:`~agentlightning.store.LightningStore.otel_span_sink` offers a synchronous
 sink (the memory and SQLite stores, while ``add_otel_spans`` is theirs) is written through it, which converts
 spans to their stored form without pydantic (no ``Span`` model per span, no event loop per batch). Any other
@@ -30,6 +37,7 @@ import atexit
 import collections
 import contextvars
 import logging
+import queue as queue_module
 import sys
 import threading
 import time
@@ -80,13 +88,17 @@ class SpanWriter:
         self._dropped = 0  # spans dropped because the queue stayed full (updated under _space)
         self._failed = 0  # spans the store refused (only the writer thread updates it)
         self._queue: collections.deque[Any] = collections.deque()
-        self._wake = threading.Event()  # something is queued
-        self._urgent = threading.Event()  # someone waits (flush, full batch, full queue, close): stop lingering
-        self._space = threading.Condition()
+        self._tokens: queue_module.SimpleQueue[None] = queue_module.SimpleQueue()  # wakes a sleeping writer
+        self._idle = False  # the writer sleeps (or is about to): a producer puts a token
+        self._urgent = threading.Lock()  # held: nobody waits; released: stop lingering (see the module's text)
+        self._urgent.acquire()
+        self._space = threading.Condition()  # producers waiting for room (counted in _room_waiters)
+        self._room_waiters = 0
         self._lifecycle = threading.Lock()  # guards _closed, _running and _thread
         self._closed = False
         self._running = False
         self._thread: threading.Thread | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None  # only for stores without a synchronous sink
         with self._lifecycle:
             self._start_locked()
         _WRITERS.add(self)
@@ -117,11 +129,22 @@ class SpanWriter:
         queue.append((state, span))
         if self._closed:  # read after the append: either the exiting thread sees the span, or we restart it
             self._ensure_running()
-        if not self._wake.is_set():
-            self._wake.set()
-        if len(queue) >= self.max_batch and not self._urgent.is_set():
-            self._urgent.set()
+        if self._idle:  # read after the append: the writer sets it before its last look at the queue
+            self._wake()
+        if len(queue) >= self.max_batch and self._urgent.locked():
+            self._hurry()
         return True
+
+    def _wake(self) -> None:
+        self._idle = False
+        self._tokens.put(None)
+
+    def _hurry(self) -> None:
+        """Cut the writer's linger short (a flush, a full batch or queue, closing)."""
+        try:  # noqa: SIM105 (contextlib.suppress is a Python-level context manager: this runs per flush)
+            self._urgent.release()
+        except RuntimeError:  # released already (another thread hurried it first)
+            pass
 
     def _drop(self, state: TraceState) -> None:
         with self._space:
@@ -150,8 +173,8 @@ class SpanWriter:
         self._queue.append(marker)
         if self._closed:
             self._ensure_running()
-        self._urgent.set()
-        self._wake.set()
+        self._hurry()
+        self._wake()
         return marker
 
     def close(self, timeout: float | None = 30.0) -> None:
@@ -174,8 +197,8 @@ class SpanWriter:
                 return
             self._closed = True
             thread = self._thread
-        self._urgent.set()
-        self._wake.set()
+        self._hurry()
+        self._wake()
         if thread is not None and flushed.done():
             thread.join(timeout=5)
 
@@ -204,37 +227,53 @@ class SpanWriter:
         """Wait (at most ``max_wait``) until the queue has room; whether it has."""
         deadline = None if self.max_wait is None else time.monotonic() + self.max_wait
         with self._space:
-            while len(self._queue) >= self.max_queue and self._running:
-                self._urgent.set()
-                self._wake.set()
-                if deadline is None:
-                    self._space.wait(0.05)
-                    continue
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    return False
-                self._space.wait(remaining)
+            self._room_waiters += 1  # before the check: the writer reads it after taking a batch
+            try:
+                while len(self._queue) >= self.max_queue and self._running:
+                    self._hurry()
+                    self._wake()
+                    if deadline is None:
+                        self._space.wait(0.05)
+                        continue
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0:
+                        return False
+                    self._space.wait(remaining)
+            finally:
+                self._room_waiters -= 1
         return True
 
     # ---- the writer thread ----------------------------------------------------------------------
 
     def _run(self) -> None:
-        loop = asyncio.new_event_loop()
         queue = self._queue
+        tokens = self._tokens
+        urgent = self._urgent
+        linger = max(0.0, self.linger)
+        max_batch = self.max_batch
         try:
             while True:
-                self._wake.wait(1.0)
-                if queue and not self._closed:
-                    self._urgent.wait(self.linger)  # gather a batch, unless someone is waiting for it
-                self._urgent.clear()
-                self._wake.clear()
+                if not queue:
+                    self._idle = True  # before the last look: a span appended after it brings a token
+                    if not queue:
+                        try:  # noqa: SIM105 (no Python-level context manager on the per-span path)
+                            tokens.get(timeout=1.0)
+                        except queue_module.Empty:
+                            pass
+                    self._idle = False
+                if queue:  # a closed writer lingers too: close() and flush() hurry it, late spans come in bursts
+                    urgent.acquire(timeout=linger)  # gather a batch, unless someone hurries it; held again after
+                else:
+                    urgent.acquire(blocking=False)  # forget a hurry that came while nothing lingered
                 while queue:
-                    batch: list[Any] = []
-                    while queue and len(batch) < self.max_batch:
-                        batch.append(queue.popleft())
-                    with self._space:  # room now, not after the write: a waiting producer goes on at once
-                        self._space.notify_all()
-                    self._process(loop, batch)
+                    if len(queue) <= max_batch:  # the usual case: take all (popleft is atomic, the rest stays)
+                        batch: list[Any] = [queue.popleft() for _ in range(len(queue))]
+                    else:
+                        batch = [queue.popleft() for _ in range(max_batch)]
+                    if self._room_waiters:  # room now, not after the write: a waiting producer goes on at once
+                        with self._space:
+                            self._space.notify_all()
+                    self._process(batch)
                     batch.clear()  # release the spans now, not when the next batch arrives
                 if self._closed:
                     with self._lifecycle:  # a producer that appends after this check restarts the thread
@@ -242,9 +281,17 @@ class SpanWriter:
                             self._running = False
                             return
         finally:
-            loop.close()
+            if self._loop is not None:
+                self._loop.close()
+                self._loop = None
 
-    def _process(self, loop: asyncio.AbstractEventLoop, batch: list[Any]) -> None:
+    def _run_async(self, payload: list[Any]) -> None:
+        """``add_otel_spans`` of a store without a synchronous sink, on the writer's own event loop."""
+        if self._loop is None:
+            self._loop = asyncio.new_event_loop()
+        self._loop.run_until_complete(self.store.add_otel_spans(payload))
+
+    def _process(self, batch: list[Any]) -> None:
         items: list[tuple[TraceState, ReadableSpan]] = []
         markers: list[Future[None]] = []
         for entry in batch:
@@ -254,7 +301,7 @@ class SpanWriter:
                 items.append(entry)
         if items:
             try:
-                self._write(loop, items)
+                self._write(items)
             except BaseException as exc:  # never let the thread die: later flushes would hang
                 logger.exception("agentlightning's span writer failed unexpectedly; %d spans were lost", len(items))
                 self._failed += len(items)
@@ -264,7 +311,7 @@ class SpanWriter:
             if not marker.done():
                 marker.set_result(None)
 
-    def _write(self, loop: asyncio.AbstractEventLoop, items: list[tuple[TraceState, ReadableSpan]]) -> None:
+    def _write(self, items: list[tuple[TraceState, ReadableSpan]]) -> None:
         payload = [(state.rollout_id, state.attempt_id, span) for state, span in items]
         stored = False
         delay = 0.05
@@ -274,7 +321,7 @@ class SpanWriter:
                 if direct is not None:
                     direct(payload)
                 else:
-                    loop.run_until_complete(self.store.add_otel_spans(payload))
+                    self._run_async(payload)
                 stored = True
                 break
             except ValueError:
@@ -284,12 +331,12 @@ class SpanWriter:
                     time.sleep(delay)  # e.g. another process holds the database past its busy timeout
                     delay *= 4
         if not stored:
-            self._write_by_context(loop, items)
+            self._write_by_context(items)
             return
         for state, count in _count_by_state(items):
             state.stored(count)
 
-    def _write_by_context(self, loop: asyncio.AbstractEventLoop, items: list[tuple[TraceState, ReadableSpan]]) -> None:
+    def _write_by_context(self, items: list[tuple[TraceState, ReadableSpan]]) -> None:
         """A batch failed: write each context's spans on their own, so one bad rollout cannot sink the rest."""
         groups: dict[int, tuple[TraceState, list[ReadableSpan]]] = {}
         for state, span in items:
@@ -301,7 +348,7 @@ class SpanWriter:
                 if direct is not None:
                     direct(payload)
                 else:
-                    loop.run_until_complete(self.store.add_otel_spans(payload))
+                    self._run_async(payload)
             except Exception as exc:
                 logger.error(
                     "agentlightning could not store %d spans of rollout %r attempt %r: %s",
