@@ -1,7 +1,7 @@
 """CPU instructions a traced OpenAI call adds, counted by callgrind: this project vs. the lightest peer.
 
     uv run python bench/instructions.py [--calls 30] [--blocks 2] [--jobs CORES] [--with-agl03] [--only NAME,...]
-                                         [--agl-python OTHER_CHECKOUT/.venv/bin/python]
+                                         [--agl-python OTHER_CHECKOUT/.venv/bin/python] [--threads]
 
 Instruction counts do not care how loaded the machine is, so the figures are stable where wall-clock ones
 are not. Each set-up runs in its own client process under ``valgrind --tool=callgrind`` (all its threads
@@ -25,6 +25,10 @@ Set-ups:
 - ``agl 0.3.0`` (only with ``--with-agl03``): agent-lightning 0.3.0's ``AgentOpsTracer`` into its
   ``InMemoryLightningStore``, in a venv of its own made with ``uv venv`` (about 800 MB, once, under
   ``--agl03-venv``).
+
+``--threads`` counts each thread apart (``--separate-threads=yes``): the table is then the calling thread's,
+and a second table gives what the other threads (the tracer's store writer) did over the whole counted run,
+per call; callgrind dumps only the calling thread at each mark, so the others are read from the final dump.
 
 Printed: instructions per call (mean of the blocks, and the blocks' spread), instructions added over
 ``bare``, and each set-up's added instructions divided by the peer's. valgrind is installed with
@@ -231,9 +235,18 @@ def ensure_agl03(venv: Path) -> Path:
 
 
 def run_config(
-    valgrind: str, control: str, python: str, name: str, base_url: str, calls: int, blocks: int, work: Path
+    valgrind: str,
+    control: str,
+    python: str,
+    name: str,
+    base_url: str,
+    calls: int,
+    blocks: int,
+    work: Path,
+    threads: bool = False,
 ) -> dict[str, list[float]]:
-    """``{kind: [instructions per call of each block]}`` for one set-up."""
+    """``{kind: [instructions per call of each block]}`` for one set-up (``--threads``: of the calling thread,
+    plus ``{"other threads": [instructions of the other threads per counted call]}``)."""
     out = work / re.sub(r"\W+", "_", name) / "cg.out"
     out.parent.mkdir(parents=True)
     command = [
@@ -246,6 +259,7 @@ def run_config(
         "--compress-strings=no",
         f"--callgrind-out-file={out}",
         "-q",
+        *(["--separate-threads=yes"] if threads else []),
         python,
         os.path.abspath(__file__),
         "--client",
@@ -278,9 +292,21 @@ def run_config(
     blocks_counted = parts[1 : 1 + len(KINDS) * blocks]  # part 1: from switching instrumentation on to the first mark
     if len(blocks_counted) != len(KINDS) * blocks:
         raise SystemExit(f"{name}: expected {len(KINDS) * blocks + 1} callgrind dumps, found {len(parts)}")
-    return {
+    result = {
         kind: [count / calls for count in blocks_counted[i * blocks : (i + 1) * blocks]] for i, kind in enumerate(KINDS)
     }
+    if threads:  # the final dump of each thread but the first (the caller): out-02, out-03, ...
+        others = sum(read_total(path) for path in out.parent.glob(out.name + "-*") if not path.name.endswith("-01"))
+        result[OTHER_THREADS] = [others / (calls * blocks * len(KINDS))]
+    return result
+
+
+OTHER_THREADS = "other threads"
+
+
+def read_total(path: Path) -> int:
+    found = re.search(r"^(?:summary|totals): (\d+)", path.read_text(errors="replace"), re.MULTILINE)
+    return int(found.group(1)) if found else 0
 
 
 def report(results: dict[str, dict[str, list[float]]], calls: int, blocks: int) -> None:
@@ -289,7 +315,8 @@ def report(results: dict[str, dict[str, list[float]]], calls: int, blocks: int) 
 
     bare = {kind: mean(results["bare"][kind]) for kind in KINDS}
     peer = {kind: mean(results[PEER][kind]) - bare[kind] for kind in KINDS} if PEER in results else None
-    print(f"\ninstructions per call (client process, all threads), {blocks} x {calls} calls per kind")
+    threads = "calling thread only" if any(OTHER_THREADS in r for r in results.values()) else "all threads"
+    print(f"\ninstructions per call (client process, {threads}), {blocks} x {calls} calls per kind")
     header = f"{'set-up':<12}"
     for kind in KINDS:
         header += f" {kind + ' /call':>14} {'spread':>8} {'added':>10} {'x peer':>7}"
@@ -306,6 +333,10 @@ def report(results: dict[str, dict[str, list[float]]], calls: int, blocks: int) 
         print(line)
     if peer:
         print("\nx peer: added instructions / openai-v2's added (targets: agl memory <= 0.5, agl sqlite <= 0.75)")
+    if any(OTHER_THREADS in by_kind for by_kind in results.values()):
+        print("\nother threads (the store writer), whole counted run, per call (chat and stream together):")
+        for name, by_kind in results.items():
+            print(f"{name:<12} {by_kind[OTHER_THREADS][0] / 1e6:>8.3f} M")
     if AGL03 in results:
         old = {kind: mean(results[AGL03][kind]) - bare[kind] for kind in KINDS}
         for name in (n for n in results if n.startswith("agl ") and n != AGL03):
@@ -327,6 +358,7 @@ def main() -> None:
     parser.add_argument(
         "--agl-python", help="interpreter for the agl set-ups (another checkout's .venv/bin/python, to compare)"
     )
+    parser.add_argument("--threads", action="store_true", help="count the calling thread and the others apart")
     parser.add_argument("--client", help=argparse.SUPPRESS)
     parser.add_argument("--base-url", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -370,6 +402,7 @@ def main() -> None:
                     args.calls,
                     args.blocks,
                     Path(tmp),
+                    args.threads,
                 )
                 for name in reversed(names)  # the costliest set-ups first: the last job to start is a short one
             }
