@@ -42,3 +42,9 @@ def read_parts(out: Path) -> list[int]:
         if part and total:
             parts[int(part.group(1))] = int(total.group(1))
     return [parts[k] for k in sorted(parts)]
+
+
+def read_total(path: Path) -> int:
+    """Instructions of one callgrind output file (0 when it has no summary)."""
+    found = _SUMMARY.search(path.read_text(errors="replace"))
+    return int(found.group(1)) if found else 0

@@ -60,7 +60,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from _callgrind import ensure_valgrind, read_parts
+from _callgrind import ensure_valgrind, read_parts, read_total
 
 MESSAGES = [{"role": "system", "content": "You are terse."}, {"role": "user", "content": "What is 2 + 2?"}]
 KINDS = ("chat", "stream")
@@ -302,11 +302,6 @@ def run_config(
 
 
 OTHER_THREADS = "other threads"
-
-
-def read_total(path: Path) -> int:
-    found = re.search(r"^(?:summary|totals): (\d+)", path.read_text(errors="replace"), re.MULTILINE)
-    return int(found.group(1)) if found else 0
 
 
 def report(results: dict[str, dict[str, list[float]]], calls: int, blocks: int) -> None:

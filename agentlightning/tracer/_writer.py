@@ -278,12 +278,17 @@ class SpanWriter:
                 if self._closed:
                     with self._lifecycle:  # a producer that appends after this check restarts the thread
                         if not queue:
+                            self._close_loop()  # before _running goes: a restarted thread may make its own
                             self._running = False
                             return
-        finally:
-            if self._loop is not None:
-                self._loop.close()
-                self._loop = None
+        except BaseException:  # not reached in practice (_process catches everything); leave nothing open
+            self._close_loop()
+            raise
+
+    def _close_loop(self) -> None:
+        if self._loop is not None:
+            self._loop.close()
+            self._loop = None
 
     def _run_async(self, payload: list[Any]) -> None:
         """``add_otel_spans`` of a store without a synchronous sink, on the writer's own event loop."""
