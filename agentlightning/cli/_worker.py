@@ -137,7 +137,7 @@ def worker_command(ns: argparse.Namespace) -> int:
                     os.kill(process.pid, signal.SIGTERM)
 
     previous = {s: signal.signal(s, on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
-    try:
+    try:  # the handlers stay until the command has reported: a stop signal after the runners ended stops nothing
         for process in processes:
             process.start()
         print(
@@ -150,9 +150,13 @@ def worker_command(ns: argparse.Namespace) -> int:
         while running:
             wait([p.sentinel for p in running])
             running = [p for p in running if p.exitcode is None]
+        return _report_exits(processes, signals)
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
+
+
+def _report_exits(processes: list[Any], signals: int) -> int:
     codes = [p.exitcode for p in processes]
     died = [(p, c) for p, c in zip(processes, codes, strict=True) if c not in (0, 130)]
     for process, code in died:
@@ -161,6 +165,7 @@ def worker_command(ns: argparse.Namespace) -> int:
             f"agentlightning worker: runner {process.name} (pid {process.pid}) ended with {how}; an attempt it "
             "was running is retried or failed by the store once found unresponsive",
             file=sys.stderr,
+            flush=True,
         )
     if died:
         return 1
