@@ -30,8 +30,7 @@ import math
 import threading
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
 from agentlightning.types import (
@@ -126,15 +125,9 @@ class StoreCore(StorageBackend, LightningStore):
 
     # ==== transactions and the state machine ======================================================
 
-    @contextmanager
-    def _tx(self) -> Iterator[None]:
+    def _tx(self) -> _Transaction:
         """A write transaction that wakes ``wait_for_rollouts`` waiters after it commits a status change."""
-        with self._write():
-            self._notify_pending = set()
-            yield
-            notify, self._notify_pending = self._notify_pending, set()
-        if notify:
-            self._waiters.notify_all(notify)
+        return _Transaction(self)
 
     def _require_rollout(self, rollout_id: str) -> Rollout:
         rollout = self._get_rollout(rollout_id)
@@ -663,10 +656,14 @@ class StoreCore(StorageBackend, LightningStore):
             return 0
         encoded = self._encode_otel(items)
         now = time.time()
-        pairs = dict.fromkeys((rid, aid) for rid, aid, _ in items)
+        # per batch, often of one span (a model call ends every few seconds): plain dicts, no Counter
+        pairs: dict[tuple[str, str], None] = {}
+        counts: dict[str, int] = {}
+        for rid, aid, _ in items:
+            pairs[rid, aid] = None
+            counts[rid] = counts.get(rid, 0) + 1
         with self._tx():
             rollouts, attempts = self._require_pairs(pairs)
-            counts = Counter(rid for rid, _, _ in items)
             next_ids = {rid: self._reserve_sequence_ids(rid, n) for rid, n in counts.items()}
             sequence_ids: list[int] = []
             for rid, _, _ in items:
@@ -775,3 +772,31 @@ class StoreCore(StorageBackend, LightningStore):
         with self._read():
             update = self._get_latest_resources()
         return None if update is None else self._detach(update)
+
+
+class _Transaction:
+    """:meth:`StoreCore._tx`: the backend's write (lock, ``BEGIN IMMEDIATE``), then the waiters of what changed.
+
+    A class, not a ``@contextmanager`` generator: every stored batch of spans opens one, and the generator
+    machinery cost more than the dictionary work of a one-span batch.
+    """
+
+    __slots__ = ("core", "write")
+
+    def __init__(self, core: StoreCore) -> None:
+        self.core = core
+        self.write = core._write()
+
+    def __enter__(self) -> None:
+        self.write.__enter__()
+        self.core._notify_pending = set()
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: Any) -> bool | None:
+        core = self.core
+        if exc_type is not None:  # rolled back by the backend's write: nobody to wake
+            return self.write.__exit__(exc_type, exc, tb)  # type: ignore[no-any-return]
+        notify, core._notify_pending = core._notify_pending, set()
+        self.write.__exit__(None, None, None)  # commits (may raise: then nothing is woken)
+        if notify:
+            core._waiters.notify_all(notify)
+        return None
