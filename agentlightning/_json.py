@@ -34,6 +34,14 @@ def json_default(value: Any) -> Any:
     return repr(value)
 
 
+_ENCODER = json.JSONEncoder(default=json_default, ensure_ascii=False, separators=(",", ":"))
+_encode = _ENCODER.encode  # one encoder for every call: json.dumps with options builds a new one each time
+
+
 def dumps(value: Any) -> str:
-    """Compact JSON (``,`` and ``:`` separators, UTF-8 kept) with :func:`json_default`."""
-    return json.dumps(value, default=json_default, ensure_ascii=False, separators=(",", ":"))
+    """Compact JSON (``,`` and ``:`` separators, UTF-8 kept) with :func:`json_default`.
+
+    The shared encoder keeps no state between calls (``encode`` makes its own circular-reference
+    markers), so threads may use it at once.
+    """
+    return _encode(value)
