@@ -56,16 +56,6 @@ _get_current_span = trace_api.get_current_span
 _Lock = threading.Lock
 
 
-def _plain(value: Any) -> bool:
-    """A value the SDK's cleaning would return as it is (and that needs no copy to stay immutable)."""
-    kind = type(value)
-    if kind in _PLAIN:
-        return True
-    if kind is tuple:
-        return all(type(item) in _PLAIN for item in value)
-    return False
-
-
 class LeanSpan(sdk_trace._Span):
     """An SDK span whose plain attribute values skip the SDK's cleaning, and whose ``on_end`` gets itself."""
 
@@ -113,8 +103,12 @@ def _put_all(bounded: BoundedAttributes, attributes: Any) -> None:
     if bounded.max_value_len is not None or (maxlen is not None and len(store) + len(attributes) > maxlen):
         bounded._set_items(attributes)  # limits to apply: the SDK's own way
         return
+    plain = _PLAIN
     for key, value in attributes.items():
-        if type(key) is str and key and _plain(value):
+        # a value the SDK's cleaning would return as it is (and that needs no copy to stay immutable);
+        # written out here, not a function: a call per attribute cost more than the check
+        kind = type(value)
+        if (kind in plain or (kind is tuple and plain.issuperset(map(type, value)))) and type(key) is str and key:
             if key in store:
                 del store[key]  # a re-set key moves to the end, as the SDK does
             store[key] = value

@@ -214,6 +214,8 @@ class ChatStreamHandler:
         self.response_token_ids: list[int] = []
 
     def on_item(self, chunk: Any) -> None:
+        # Every chunk of every traced stream comes through here: the checks of _is_index, _finish_reason and
+        # field are written out in place (a Python call per check per chunk cost more than the checks).
         if not self.response_id:  # Azure's first chunk (prompt filter results) has "id": "" and "model": ""
             self.response_id = getattr(chunk, "id", None) or None
             self.model = getattr(chunk, "model", None) or None
@@ -224,20 +226,30 @@ class ChatStreamHandler:
         if usage is not None:
             self.usage = usage
         choices = getattr(chunk, "choices", None)
-        for choice in choices if isinstance(choices, list) else ():
+        if type(choices) is not list and not isinstance(choices, list):
+            return
+        states = self.choices
+        for choice in choices:
             index = getattr(choice, "index", None)
-            if not _is_index(index):  # a malformed chunk (openai keeps its values as they came): skip it
-                continue
-            state = self.choices.get(index)
+            if type(index) is not int and (not isinstance(index, int) or isinstance(index, bool)):
+                continue  # a malformed chunk (openai keeps its values as they came): skip it
+            state = states.get(index)
             if state is None:
-                state = self.choices[index] = _ChoiceState()
-            reason = _finish_reason(choice)
-            if reason:
+                state = states[index] = _ChoiceState()
+            reason = getattr(choice, "finish_reason", None)
+            if reason and isinstance(reason, str):
                 state.finish_reason = reason
             if index == 0:
-                ids = int_list(field(choice, "token_ids"))
-                if ids:
-                    self.response_token_ids.extend(ids)
+                values = getattr(choice, "__dict__", None)  # field(choice, "token_ids"), written out
+                if values is not None and "token_ids" in values:
+                    raw = values["token_ids"]
+                else:  # an undeclared field (vLLM's) is in the model's extras, if anywhere
+                    extra = getattr(choice, "__pydantic_extra__", None)
+                    raw = extra.get("token_ids") if extra is not None else field(choice, "token_ids")
+                if raw:
+                    ids = int_list(raw)
+                    if ids:
+                        self.response_token_ids.extend(ids)
             delta = getattr(choice, "delta", None)
             if delta is None:
                 continue
@@ -252,8 +264,9 @@ class ChatStreamHandler:
                 if refusal and isinstance(refusal, str):
                     state.refusal.append(refusal)
             tool_calls = getattr(delta, "tool_calls", None)
-            for tool_call in tool_calls if isinstance(tool_calls, list) else ():
-                self._tool_delta(state, tool_call)
+            if tool_calls:
+                for tool_call in tool_calls if isinstance(tool_calls, list) else ():
+                    self._tool_delta(state, tool_call)
 
     @staticmethod
     def _tool_delta(state: _ChoiceState, delta: Any) -> None:
