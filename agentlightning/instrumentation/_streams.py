@@ -25,7 +25,9 @@ dropped without any of the above          ``None``, when garbage-collected
 
 ``__enter__`` returns the proxy, not the inner stream, so ``with client.create(stream=True) as s`` stays
 traced. State lives in ``_self_*`` attributes, as wrapt proxies require; garbage collection is caught by
-``weakref.finalize`` on the proxy, which holds no reference back to it.
+``weakref.finalize`` on the proxy, which holds no reference back to it. ``iter(proxy)`` (what a ``for``
+loop calls) returns a small plain iterator over the same items, which keeps the proxy alive while it runs:
+reading a wrapt proxy's own attributes on every chunk cost more than the rest of the per-chunk work.
 """
 
 from __future__ import annotations
@@ -84,6 +86,71 @@ class _StreamProxyBase(wrapt.ObjectProxy):  # type: ignore[misc,type-arg]
         return self._self_once.done
 
 
+class _Feed:
+    """What ``iter(proxy)`` returns: the proxy's items, read through a plain object.
+
+    A ``for`` loop over a stream calls ``__next__`` once per chunk, and a wrapt proxy's own attributes cost
+    about four times a plain object's to read; so the loop gets this, which holds what ``__next__`` needs
+    (and, through ``finish``, the proxy: the proxy's finalizer cannot end the span while a loop still runs).
+    ``next(proxy)`` called directly takes the same items from the same iterator. (openai's ``Stream`` is
+    no different: ``iter(stream)`` is a generator, not the stream.)
+    """
+
+    __slots__ = ("finish", "iterator", "on_item")
+
+    def __init__(self, iterator: Any, on_item: Any, finish: Any) -> None:
+        self.iterator = iterator
+        self.on_item = on_item
+        self.finish = finish
+
+    def __iter__(self) -> _Feed:
+        return self
+
+    def __next__(self) -> Any:
+        try:
+            item = next(self.iterator)
+        except StopIteration:
+            self.finish(None)
+            raise
+        except BaseException as exc:
+            self.finish(exc)
+            raise
+        try:
+            self.on_item(item)
+        except Exception as exc:
+            _ITEM.handle(exc)
+        return item
+
+
+class _AsyncFeed:
+    """What ``aiter(proxy)`` returns (``async for``): as :class:`_Feed`, for ``__anext__``."""
+
+    __slots__ = ("finish", "iterator", "on_item")
+
+    def __init__(self, iterator: Any, on_item: Any, finish: Any) -> None:
+        self.iterator = iterator
+        self.on_item = on_item
+        self.finish = finish
+
+    def __aiter__(self) -> _AsyncFeed:
+        return self
+
+    async def __anext__(self) -> Any:
+        try:
+            item = await self.iterator.__anext__()
+        except StopAsyncIteration:
+            self.finish(None)
+            raise
+        except BaseException as exc:
+            self.finish(exc)
+            raise
+        try:
+            self.on_item(item)
+        except Exception as exc:
+            _ITEM.handle(exc)
+        return item
+
+
 class SyncStreamProxy(_StreamProxyBase):
     """Proxy of a synchronous iterator/stream (``Stream``, a generator, ...)."""
 
@@ -91,8 +158,11 @@ class SyncStreamProxy(_StreamProxyBase):
         super().__init__(wrapped, handler)
         self._self_iterator = wrapped if hasattr(type(wrapped), "__next__") else None
 
-    def __iter__(self) -> SyncStreamProxy:
-        return self
+    def __iter__(self) -> _Feed:
+        iterator = self._self_iterator
+        if iterator is None:
+            iterator = self._self_iterator = iter(self.__wrapped__)
+        return _Feed(iterator, self._self_on_item, self._self_finish)
 
     def __next__(self) -> Any:
         iterator = self._self_iterator
@@ -143,8 +213,11 @@ class AsyncStreamProxy(_StreamProxyBase):
         super().__init__(wrapped, handler)
         self._self_iterator = wrapped if hasattr(type(wrapped), "__anext__") else None
 
-    def __aiter__(self) -> AsyncStreamProxy:
-        return self
+    def __aiter__(self) -> _AsyncFeed:
+        iterator = self._self_iterator
+        if iterator is None:
+            iterator = self._self_iterator = self.__wrapped__.__aiter__()
+        return _AsyncFeed(iterator, self._self_on_item, self._self_finish)
 
     async def __anext__(self) -> Any:
         iterator = self._self_iterator

@@ -186,6 +186,32 @@ def test_sync_proxy_over_a_generator() -> None:
     assert h.finished == [None]
 
 
+def test_a_loop_over_a_proxy_nobody_else_holds_sees_every_item_before_the_end() -> None:
+    # `for chunk in client.create(stream=True)`: the loop holds only what iter() gave, yet the proxy's
+    # finalizer must not end the span before the last item (even if the collector runs mid-loop)
+    h = Handler()
+    seen = []
+    for item in SyncStreamProxy(Resource(3), h):
+        gc.collect()
+        seen.append((item, list(h.finished)))
+    assert seen == [(1, []), (2, []), (3, [])] and h.items == [1, 2, 3] and h.finished == [None]
+
+
+def test_next_and_a_loop_share_one_stream() -> None:
+    h = Handler()
+    proxy = SyncStreamProxy(Resource(4), h)
+    assert next(proxy) == 1
+    for item in proxy:
+        if item == 2:
+            break
+    assert h.finished == []  # left the loop early: the stream is still open
+    assert list(proxy) == [3, 4]
+    assert h.items == [1, 2, 3, 4] and h.finished == [None]
+    with pytest.raises(StopIteration):
+        next(proxy)
+    assert h.finished == [None]  # once
+
+
 def test_a_failing_handler_never_breaks_the_stream(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AGENTLIGHTNING_STRICT", "0")
 
@@ -227,3 +253,15 @@ async def test_async_proxy_lifecycle() -> None:
     del proxy
     gc.collect()
     assert h.finished == [None]
+
+    h = Handler()
+    seen = []
+    async for item in AsyncStreamProxy(agen(3), h):  # held by the loop alone
+        gc.collect()
+        seen.append((item, list(h.finished)))
+    assert seen == [(0, []), (1, []), (2, [])] and h.finished == [None]
+
+    h = Handler()
+    proxy = AsyncStreamProxy(agen(4), h)
+    assert await proxy.__anext__() == 0
+    assert [x async for x in proxy] == [1, 2, 3] and h.items == [0, 1, 2, 3] and h.finished == [None]

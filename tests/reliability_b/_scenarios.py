@@ -108,6 +108,38 @@ def chat_stream_async(server: ScriptedOpenAIServer) -> Outcome:
     return outcome(lambda: asyncio.run(main()))
 
 
+def chat_stream_by_next(server: ScriptedOpenAIServer) -> Outcome:
+    """``next(stream)`` called directly, not a ``for`` loop: the proxy's own ``__next__``."""
+
+    def run() -> Any:
+        with _client(server) as client:
+            stream = client.chat.completions.create(model="m", messages=MESSAGES, stream=True)
+            seen = []
+            while True:
+                try:
+                    seen.append(_dump(next(stream)))
+                except StopIteration:
+                    return seen
+
+    return outcome(run)
+
+
+def chat_stream_by_anext(server: ScriptedOpenAIServer) -> Outcome:
+    """``await stream.__anext__()`` called directly, not ``async for``: the proxy's own ``__anext__``."""
+
+    async def main() -> Any:
+        async with _aclient(server) as client:
+            stream = await client.chat.completions.create(model="m", messages=MESSAGES, stream=True)
+            seen = []
+            while True:
+                try:
+                    seen.append(_dump(await stream.__anext__()))
+                except StopAsyncIteration:
+                    return seen
+
+    return outcome(lambda: asyncio.run(main()))
+
+
 def chat_error(server: ScriptedOpenAIServer) -> Outcome:
     with _client(server) as client:
         return outcome(lambda: client.chat.completions.create(model="m", messages=MESSAGES))
@@ -326,6 +358,8 @@ SCENARIOS: tuple[Scenario, ...] = (
     Scenario("openai.chat_stream", ("openai",), "openai", chat_stream),
     Scenario("openai.chat_stream_left_early", ("openai",), "openai", chat_stream_left_early),
     Scenario("openai.chat_stream_async", ("openai",), "openai", chat_stream_async),
+    Scenario("openai.chat_stream_by_next", ("openai",), "openai", chat_stream_by_next),
+    Scenario("openai.chat_stream_by_anext", ("openai",), "openai", chat_stream_by_anext),
     Scenario("openai.chat_error", ("openai",), "openai", chat_error, (Reply.error(429, "slow down"),)),
     Scenario("openai.chat_raw", ("openai",), "openai", chat_raw),
     Scenario("openai.chat_streaming_response", ("openai",), "openai", chat_streaming_response),
