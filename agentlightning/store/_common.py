@@ -326,6 +326,11 @@ class StorageBackend:
         """Insert or replace an attempt (keyed by rollout id and attempt id)."""
         raise NotImplementedError
 
+    def _touch_attempt(self, attempt: Attempt) -> None:
+        """Write back a stored attempt of which only unindexed fields changed (its heartbeat), not its status
+        or sequence: a backend may write less than :meth:`_put_attempt` (every span batch does this)."""
+        self._put_attempt(attempt)
+
     def _deadline_candidates(self) -> list[tuple[RolloutConfig, Attempt]]:
         """Active (``preparing``/``running``) attempts of unfinished rollouts whose config sets a time limit.
 

@@ -723,7 +723,9 @@ class StoreCore(StorageBackend, LightningStore):
         if attempt.status in _REVIVED_BY_SPAN:
             attempt.status = "running"
             attempt.end_time = None
-        self._put_attempt(attempt)
+            self._put_attempt(attempt)
+        else:  # running already (the usual span): only its heartbeat changed
+            self._touch_attempt(attempt)
         if rollout.status in _WAKE_BY_SPAN and self._latest_attempt_id(rollout.rollout_id) == attempt.attempt_id:
             self._set_rollout_status(rollout, "running", now)
             self._put_rollout(rollout)

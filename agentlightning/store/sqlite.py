@@ -520,6 +520,14 @@ class SqliteLightningStore(StoreCore):
             (attempt.rollout_id, attempt.attempt_id, attempt.sequence_id, attempt.status, _dump(attempt)),
         )
 
+    def _touch_attempt(self, attempt: Attempt) -> None:
+        # the row's data only: an upsert also rewrites the entries of the status and sequence indexes, and
+        # with them more pages to commit per span batch (~13% of a one-span batch's CPU)
+        self._conn.execute(
+            "UPDATE attempts SET data = ? WHERE rollout_id = ? AND attempt_id = ?",
+            (_dump(attempt), attempt.rollout_id, attempt.attempt_id),
+        )
+
     def _deadline_candidates(self) -> list[tuple[RolloutConfig, Attempt]]:
         return self._deadline_scan(time.time())[0]
 
