@@ -196,16 +196,21 @@ def _configure(conn: psycopg.Connection[Any]) -> None:
     conn.execute("SET plan_cache_mode = force_generic_plan")
 
 
+def _connection_lost(exc: BaseException) -> bool:
+    """A lost connection or a server shutting down (not an error of the statements themselves)."""
+    if isinstance(exc, psycopg.OperationalError) and not isinstance(exc, pg_errors.TransactionRollback):
+        state = exc.sqlstate
+        return state is None or state.startswith("08") or state in ("57P01", "57P02", "57P03")
+    return False
+
+
 def _retryable(exc: BaseException) -> bool:
     """Whether a failed transaction may simply be run again: a lost connection, a deadlock, a shutdown."""
     if isinstance(exc, CommitOutcomeUnknownError):
         return False
     if isinstance(exc, pg_errors.TransactionRollback):  # deadlock, serialization failure
         return True
-    if isinstance(exc, psycopg.OperationalError):
-        state = exc.sqlstate
-        return state is None or state.startswith("08") or state in ("57P01", "57P02", "57P03")
-    return False
+    return _connection_lost(exc)
 
 
 def _reconnecting(method: F) -> F:
@@ -420,32 +425,44 @@ class PostgresLightningStore(StoreCore):
         with the next one that is read, so a transaction costs a round trip per read, not per statement."""
         if self._closed:
             raise self._closed_error()
-        with self._pool.connection() as conn:
-            self._local.conn, self._local.writing = conn, True
-            self._local.read = {}  # rows read (and locked) by this transaction: key -> their data as stored
-            try:
-                with conn.pipeline() as pipeline:
-                    conn.execute("BEGIN")
-                    try:
-                        yield
-                    except BaseException:
-                        if not conn.broken:
-                            with suppress(psycopg.Error):  # a statement that failed in the pipeline: raised already
-                                pipeline.sync()
-                            conn.execute("ROLLBACK")
-                        raise
-                    conn.execute("COMMIT")
-                    try:
-                        pipeline.sync()
-                    except psycopg.OperationalError as exc:
-                        if conn.broken:
-                            raise CommitOutcomeUnknownError(
-                                f"the connection to {_safe_dsn(self.dsn)} broke while committing a change; it may "
-                                "or may not have been saved: read the store to find out before repeating it"
-                            ) from exc
-                        raise
-            finally:
-                self._local.conn, self._local.read = None, None
+        committed = False
+        try:
+            with self._pool.connection() as conn:
+                self._local.conn, self._local.writing = conn, True
+                self._local.read = {}  # rows read (and locked) by this transaction: key -> their data as stored
+                try:
+                    with conn.pipeline() as pipeline:
+                        conn.execute("BEGIN")
+                        try:
+                            yield
+                        except BaseException:
+                            if not conn.broken:
+                                with suppress(psycopg.Error):  # a statement that failed in the pipeline: raised
+                                    pipeline.sync()
+                                conn.execute("ROLLBACK")
+                            raise
+                        conn.execute("COMMIT")
+                        try:
+                            pipeline.sync()
+                        except psycopg.OperationalError as exc:
+                            # Lost with COMMIT on its way (the server may have committed, then gone: a shutdown
+                            # reports that as an error on a connection not yet marked broken): unknown. A
+                            # serialization failure or a statement's error means it did not commit.
+                            if conn.broken or _connection_lost(exc):
+                                raise CommitOutcomeUnknownError(
+                                    f"the connection to {_safe_dsn(self.dsn)} broke while committing a change; it "
+                                    "may or may not have been saved: read the store to find out before repeating it"
+                                ) from exc
+                            raise
+                        committed = True
+                finally:
+                    self._local.conn, self._local.read = None, None
+        except psycopg.Error:
+            # COMMIT's result came back, so the change is saved, whatever leaving the pipeline or handing the
+            # connection back to the pool then reported about a connection that died just after (the pool
+            # drops it). Raising would have the whole operation retried: a batch of spans stored twice.
+            if not committed:
+                raise
 
     def _lock_clause(self) -> str:
         return " FOR UPDATE" if getattr(self._local, "writing", False) else ""
