@@ -43,7 +43,6 @@ import importlib.util
 import os
 import re
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -51,7 +50,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from _callgrind import ensure_valgrind, read_parts
+from _callgrind import ensure_valgrind, read_parts, run_client
 
 HERE = Path(__file__).resolve().parent
 PEER_PACKAGE = "openinference-instrumentation-autogen-agentchat"
@@ -165,45 +164,13 @@ def _ensure_peer() -> None:
 
 
 def run_setup(
-    valgrind: str, control: str, name: str, base_url: str, turns: int, blocks: int, work: Path
+    valgrind: str, name: str, base_url: str, turns: int, blocks: int, work: Path
 ) -> tuple[list[float], float]:
     """(instructions per turn of each block, spans per turn) of one set-up."""
     out = work / re.sub(r"\W+", "_", name) / "cg.out"
     out.parent.mkdir(parents=True)
-    command = [
-        valgrind,
-        "--tool=callgrind",
-        "--dump-before=getppid",
-        "--instr-atstart=no",
-        "--dump-instr=no",
-        "--dump-line=no",
-        "--compress-strings=no",
-        f"--callgrind-out-file={out}",
-        "-q",
-        sys.executable,
-        os.path.abspath(__file__),
-        "--client",
-        name,
-        "--base-url",
-        base_url,
-        "--turns",
-        str(turns),
-        "--blocks",
-        str(blocks),
-    ]
-    env = {**os.environ, "PYTHONHASHSEED": "0"}
-    process = subprocess.Popen(
-        command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
-    )
-    assert process.stdin is not None and process.stdout is not None
-    line = process.stdout.readline()
-    if line.strip() == "READY":
-        subprocess.run([control, "--instr=on", str(process.pid)], check=True, capture_output=True)
-        process.stdin.write("go\n")
-        process.stdin.flush()
-    stdout, stderr = process.communicate()
-    if process.returncode != 0 or line.strip() != "READY":
-        raise SystemExit(f"{name}: the client process failed ({process.returncode}):\n{line}{stderr[-4000:]}")
+    client = [sys.executable, os.path.abspath(__file__), "--client", name, "--base-url", base_url]
+    stdout = run_client(valgrind, out, [*client, "--turns", str(turns), "--blocks", str(blocks)], name)
     spans = next((float(s.split()[1]) for s in stdout.splitlines() if s.startswith("SPANS ")), 0.0)
     parts = read_parts(out)[1 : 1 + blocks]  # part 1: from switching instrumentation on to the first mark
     if len(parts) != blocks:
@@ -259,7 +226,6 @@ def main() -> None:
     from agentlightning.testing import ScriptedOpenAIServer
 
     valgrind = ensure_valgrind()
-    control = shutil.which("callgrind_control") or "callgrind_control"  # valgrind's package has it
     print(f"AssistantAgent.run, one model call per turn, scripted local server; {_versions()}")
     started = time.monotonic()
     # Longest first, so the last job to start is a short one.
@@ -267,9 +233,7 @@ def main() -> None:
     with ScriptedOpenAIServer() as server, tempfile.TemporaryDirectory() as tmp:
         with ThreadPoolExecutor(max(1, args.jobs)) as pool:
             futures = {
-                name: pool.submit(
-                    run_setup, valgrind, control, name, server.base_url, args.turns, args.blocks, Path(tmp)
-                )
+                name: pool.submit(run_setup, valgrind, name, server.base_url, args.turns, args.blocks, Path(tmp))
                 for name in order
             }
             results = {name: futures[name].result() for name in SETUPS}

@@ -36,7 +36,6 @@ import argparse
 import asyncio
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -45,7 +44,7 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
-from _callgrind import ensure_valgrind, read_parts
+from _callgrind import ensure_valgrind, read_parts, run_client
 
 MESSAGES = [{"role": "system", "content": "You are terse."}, {"role": "user", "content": "What is 2 + 2?"}]
 KWARGS: dict[str, Any] = {"model": "bench-model", "messages": MESSAGES}
@@ -226,39 +225,11 @@ def main() -> None:
         client_process(args.iterations)
         return
     valgrind = ensure_valgrind()
-    control = shutil.which("callgrind_control") or "callgrind_control"
     started = time.monotonic()
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "cg.out"
-        command = [
-            valgrind,
-            "--tool=callgrind",
-            "--dump-before=getppid",
-            "--instr-atstart=no",
-            "--dump-instr=no",
-            "--dump-line=no",
-            "--separate-threads=yes",
-            f"--callgrind-out-file={out}",
-            "-q",
-            sys.executable,
-            os.path.abspath(__file__),
-            "--client",
-            "--iterations",
-            str(args.iterations),
-        ]
-        env = {**os.environ, "PYTHONHASHSEED": "0"}
-        process = subprocess.Popen(
-            command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
-        )
-        assert process.stdin is not None and process.stdout is not None
-        line = process.stdout.readline()
-        if line.strip() == "READY":
-            subprocess.run([control, "--instr=on", str(process.pid)], check=True, capture_output=True)
-            process.stdin.write("go\n")
-            process.stdin.flush()
-        _, stderr = process.communicate()
-        if process.returncode != 0 or line.strip() != "READY":
-            raise SystemExit(f"the client process failed ({process.returncode}):\n{stderr[-4000:]}")
+        client = [sys.executable, os.path.abspath(__file__), "--client", "--iterations", str(args.iterations)]
+        run_client(valgrind, out, client, "breakdown", separate_threads=True)
         parts = read_parts(out)  # the marks' dumps (cg.out.N-01): the calling thread's only
     counted = parts[2::2]  # part 1: up to the first mark; then (warm-up, counted) for each piece
     if len(counted) != len(PIECES):

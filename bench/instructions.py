@@ -60,7 +60,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from _callgrind import ensure_valgrind, read_parts, read_total
+from _callgrind import ensure_valgrind, read_parts, read_total, run_client
 
 MESSAGES = [{"role": "system", "content": "You are terse."}, {"role": "user", "content": "What is 2 + 2?"}]
 KINDS = ("chat", "stream")
@@ -236,7 +236,6 @@ def ensure_agl03(venv: Path) -> Path:
 
 def run_config(
     valgrind: str,
-    control: str,
     python: str,
     name: str,
     base_url: str,
@@ -249,45 +248,11 @@ def run_config(
     plus ``{"other threads": [instructions of the other threads per counted call]}``)."""
     out = work / re.sub(r"\W+", "_", name) / "cg.out"
     out.parent.mkdir(parents=True)
-    command = [
-        valgrind,
-        "--tool=callgrind",
-        "--dump-before=getppid",
-        "--instr-atstart=no",
-        "--dump-instr=no",
-        "--dump-line=no",
-        "--compress-strings=no",
-        f"--callgrind-out-file={out}",
-        "-q",
-        *(["--separate-threads=yes"] if threads else []),
-        python,
-        os.path.abspath(__file__),
-        "--client",
-        name,
-        "--base-url",
-        base_url,
-        "--calls",
-        str(calls),
-        "--blocks",
-        str(blocks),
-    ]
-    env = {**os.environ, "PYTHONHASHSEED": "0"}
-    if name == AGL03:  # 0.3.0 imports LiteLLM, which otherwise fetches its model cost map (3 tries, no network)
-        env["LITELLM_LOCAL_MODEL_COST_MAP"] = "True"
-    # Start-up (importing openai alone is ~5 G instructions) runs uninstrumented, 10x faster; the client says
-    # when it is warm, and callgrind_control switches instrumentation on before the first counted block.
-    process = subprocess.Popen(
-        command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
-    )
-    assert process.stdin is not None and process.stdout is not None
-    line = process.stdout.readline()
-    if line.strip() == "READY":
-        subprocess.run([control, "--instr=on", str(process.pid)], check=True, capture_output=True)
-        process.stdin.write("go\n")
-        process.stdin.flush()
-    _, stderr = process.communicate()
-    if process.returncode != 0 or line.strip() != "READY":
-        raise SystemExit(f"{name}: the client process failed ({process.returncode}):\n{stderr[-4000:]}")
+    client = [python, os.path.abspath(__file__), "--client", name, "--base-url", base_url]
+    client += ["--calls", str(calls), "--blocks", str(blocks)]
+    # 0.3.0 imports LiteLLM, which otherwise fetches its model cost map (3 tries, no network)
+    env = {"LITELLM_LOCAL_MODEL_COST_MAP": "True"} if name == AGL03 else None
+    run_client(valgrind, out, client, name, separate_threads=threads, env=env)
     parts = read_parts(out)
     blocks_counted = parts[1 : 1 + len(KINDS) * blocks]  # part 1: from switching instrumentation on to the first mark
     if len(blocks_counted) != len(KINDS) * blocks:
@@ -366,7 +331,6 @@ def main() -> None:
     from agentlightning.testing import Reply, ScriptedOpenAIServer
 
     valgrind = ensure_valgrind()
-    control = shutil.which("callgrind_control") or "callgrind_control"  # valgrind's package has it
     names = list(CONFIGS)
     if args.only:
         wanted = {n.strip() for n in args.only.split(",")}
@@ -390,7 +354,6 @@ def main() -> None:
                 name: pool.submit(
                     run_config,
                     valgrind,
-                    control,
                     pythons[name],
                     name,
                     server.base_url,

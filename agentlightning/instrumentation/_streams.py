@@ -86,14 +86,14 @@ class _StreamProxyBase(wrapt.ObjectProxy):  # type: ignore[misc,type-arg]
         return self._self_once.done
 
 
-class _Feed:
-    """What ``iter(proxy)`` returns: the proxy's items, read through a plain object.
+class _FeedBase:
+    """What ``iter(proxy)`` / ``aiter(proxy)`` return: the proxy's items, read through a plain object.
 
-    A ``for`` loop over a stream calls ``__next__`` once per chunk, and a wrapt proxy's own attributes cost
-    about four times a plain object's to read; so the loop gets this, which holds what ``__next__`` needs
-    (and, through ``finish``, the proxy: the proxy's finalizer cannot end the span while a loop still runs).
-    ``next(proxy)`` called directly takes the same items from the same iterator. (openai's ``Stream`` is
-    no different: ``iter(stream)`` is a generator, not the stream.)
+    A loop over a stream takes one item per chunk, and a wrapt proxy's own attributes cost about four times a
+    plain object's to read; so the loop gets this, which holds what each step needs (and, through
+    ``finish``, the proxy: the proxy's finalizer cannot end the span while a loop still runs). ``next(proxy)``
+    called directly takes a step of a fresh one over the same iterator. (openai's ``Stream`` is no different:
+    ``iter(stream)`` is a generator, not the stream.)
     """
 
     __slots__ = ("finish", "iterator", "on_item")
@@ -102,6 +102,10 @@ class _Feed:
         self.iterator = iterator
         self.on_item = on_item
         self.finish = finish
+
+
+class _Feed(_FeedBase):
+    __slots__ = ()
 
     def __iter__(self) -> _Feed:
         return self
@@ -122,15 +126,8 @@ class _Feed:
         return item
 
 
-class _AsyncFeed:
-    """What ``aiter(proxy)`` returns (``async for``): as :class:`_Feed`, for ``__anext__``."""
-
-    __slots__ = ("finish", "iterator", "on_item")
-
-    def __init__(self, iterator: Any, on_item: Any, finish: Any) -> None:
-        self.iterator = iterator
-        self.on_item = on_item
-        self.finish = finish
+class _AsyncFeed(_FeedBase):
+    __slots__ = ()
 
     def __aiter__(self) -> _AsyncFeed:
         return self
@@ -165,22 +162,7 @@ class SyncStreamProxy(_StreamProxyBase):
         return _Feed(iterator, self._self_on_item, self._self_finish)
 
     def __next__(self) -> Any:
-        iterator = self._self_iterator
-        if iterator is None:
-            iterator = self._self_iterator = iter(self.__wrapped__)
-        try:
-            item = next(iterator)
-        except StopIteration:
-            self._self_finish(None)
-            raise
-        except BaseException as exc:
-            self._self_finish(exc)
-            raise
-        try:
-            self._self_on_item(item)
-        except Exception as exc:
-            _ITEM.handle(exc)
-        return item
+        return self.__iter__().__next__()  # one step of a fresh feed: the same iterator, the same once
 
     def close(self) -> None:
         try:
@@ -219,23 +201,8 @@ class AsyncStreamProxy(_StreamProxyBase):
             iterator = self._self_iterator = self.__wrapped__.__aiter__()
         return _AsyncFeed(iterator, self._self_on_item, self._self_finish)
 
-    async def __anext__(self) -> Any:
-        iterator = self._self_iterator
-        if iterator is None:
-            iterator = self._self_iterator = self.__wrapped__.__aiter__()
-        try:
-            item = await iterator.__anext__()
-        except StopAsyncIteration:
-            self._self_finish(None)
-            raise
-        except BaseException as exc:
-            self._self_finish(exc)
-            raise
-        try:
-            self._self_on_item(item)
-        except Exception as exc:
-            _ITEM.handle(exc)
-        return item
+    def __anext__(self) -> Any:
+        return self.__aiter__().__anext__()  # the awaitable of one step of a fresh feed
 
     async def close(self) -> None:
         await self._self_close("close", "aclose")

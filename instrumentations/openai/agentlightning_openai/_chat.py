@@ -214,8 +214,8 @@ class ChatStreamHandler:
         self.response_token_ids: list[int] = []
 
     def on_item(self, chunk: Any) -> None:
-        # Every chunk of every traced stream comes through here: the checks of _is_index, _finish_reason and
-        # field are written out in place (a Python call per check per chunk cost more than the checks).
+        # Every chunk of every traced stream comes through here: the checks of _is_index and _finish_reason
+        # are written out in place (a Python call per check per chunk cost more than the checks).
         if not self.response_id:  # Azure's first chunk (prompt filter results) has "id": "" and "model": ""
             self.response_id = getattr(chunk, "id", None) or None
             self.model = getattr(chunk, "model", None) or None
@@ -226,7 +226,7 @@ class ChatStreamHandler:
         if usage is not None:
             self.usage = usage
         choices = getattr(chunk, "choices", None)
-        if type(choices) is not list and not isinstance(choices, list):
+        if type(choices) is not list and not isinstance(choices, list):  # the exact type first: the usual case
             return
         states = self.choices
         for choice in choices:
@@ -240,12 +240,7 @@ class ChatStreamHandler:
             if reason and isinstance(reason, str):
                 state.finish_reason = reason
             if index == 0:
-                values = getattr(choice, "__dict__", None)  # field(choice, "token_ids"), written out
-                if values is not None and "token_ids" in values:
-                    raw = values["token_ids"]
-                else:  # an undeclared field (vLLM's) is in the model's extras, if anywhere
-                    extra = getattr(choice, "__pydantic_extra__", None)
-                    raw = extra.get("token_ids") if extra is not None else field(choice, "token_ids")
+                raw = field(choice, "token_ids")  # vLLM's, undeclared: in the model's extras if anywhere
                 if raw:
                     ids = int_list(raw)
                     if ids:
